@@ -1,0 +1,128 @@
+/*
+ * config: the single table of thumbwatch's settings, and their loading.
+ *
+ * Pure module (no libuv, no libvips).  Every key has one name, KEY, used as
+ * THUMBWATCH_KEY in the environment and .env files, as key (lowercase) in the
+ * [thumbwatch] section (or before any section) of the INI file, and as
+ * --key (lowercase, '_' -> '-') on the command line.  Sources, lowest to
+ * highest precedence: built-in default, INI file, .env file, environment,
+ * command-line flag.  Each value remembers where it came from ("default",
+ * "config/thumbwatch.ini:12", ".env:3", "environment", "command line").
+ */
+#ifndef THUMBWATCH_CONFIG_H
+#define THUMBWATCH_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_PRESETS 16
+#define CONFIG_NAME_MAX 64
+#define CONFIG_SOURCE_MAX 300
+
+enum fit { FIT_INSIDE, FIT_COVER, FIT_FILL };
+enum out_format { FORMAT_JPEG, FORMAT_WEBP, FORMAT_PNG, FORMAT_AVIF };
+enum source_action { ACTION_KEEP, ACTION_MOVE, ACTION_DELETE };
+enum watch_backend { BACKEND_AUTO, BACKEND_INOTIFY, BACKEND_FSEVENT };
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+struct preset {
+	char name[CONFIG_NAME_MAX];
+	int width, height;
+	enum fit fit;
+	/* centre north south east west ... attention entropy (libvips names) */
+	char gravity[16];
+	enum out_format format;
+	int quality;		/* 1..100 */
+	bool progressive;
+	bool strip;
+	char source[CONFIG_SOURCE_MAX];	/* where the section was defined */
+};
+
+struct config {
+	char input_dir[PATH_MAX];
+	char output_dir[PATH_MAX];
+	char log_file[PATH_MAX];
+	char done_dir[PATH_MAX];	/* SOURCE_ACTION=move target */
+	int workers;			/* 0 in the table = number of CPUs */
+	int batch_size;
+	int batch_wait_ms;
+	int settle_ms;			/* fsevent backend: quiet time */
+	int64_t max_file_size;		/* bytes, 0 = no limit */
+	int64_t max_pixels;		/* width*height*pages */
+	int image_timeout_ms;		/* per-image deadline in a worker */
+	int drain_timeout_ms;		/* SIGTERM: time to finish in-flight work */
+	int stats_interval_s;		/* 0 = no periodic stats line */
+	int rescan_interval_s;		/* 0 = no periodic rescan */
+	char extensions[256];		/* comma list, lower case, no dots */
+	char output_template[256];	/* see pathmap.h */
+	enum source_action source_action;
+	bool mirror_deletes;
+	bool mirror_moves;
+	char background[32];		/* "r,g,b" or "#rrggbb" for flattening */
+	enum log_level log_level;
+	enum watch_backend watch_backend;
+
+	struct preset presets[CONFIG_MAX_PRESETS];
+	int npresets;
+	bool presets_from_file;		/* false: the built-in `thumb` */
+
+	/* per table key: where its value came from (index = key index) */
+	char (*sources)[CONFIG_SOURCE_MAX];
+};
+
+/* Fills every key with its built-in default and the default `thumb`
+ * preset.  Returns 0 or -ENOMEM. */
+int config_init(struct config *cfg);
+void config_free(struct config *cfg);
+
+/* Sets KEY (without THUMBWATCH_ prefix, any case) to value, recording
+ * source.  On a bad key or value returns -EINVAL and writes to err a message
+ * naming key, value and source, e.g.
+ *   "config/thumbwatch.ini:7: WORKERS: 'abc' is not a whole number (1..256)" */
+int config_set(struct config *cfg, const char *key, const char *value,
+    const char *source, char *err, size_t errlen);
+
+/* INI file: [thumbwatch] keys and [preset NAME] sections.  The first
+ * [preset] section seen drops the built-in default preset.  Missing file:
+ * -ENOENT (callers ignore it for the implicit default path). */
+int config_load_ini(struct config *cfg, const char *path, char *err,
+    size_t errlen);
+
+/* .env file: KEY=VALUE lines (THUMBWATCH_ prefix required; other names
+ * ignored), '#' comments, optional quotes. -ENOENT when missing. */
+int config_load_env_file(struct config *cfg, const char *path, char *err,
+    size_t errlen);
+
+/* THUMBWATCH_* variables of envp (NULL-terminated). */
+int config_load_environ(struct config *cfg, char *const *envp, char *err,
+    size_t errlen);
+
+/* Cross-key checks after all sources are loaded (e.g. output dir equal to
+ * input dir, done dir needed for SOURCE_ACTION=move), and resolves
+ * workers=0 to ncpus. */
+int config_finish(struct config *cfg, int ncpus, char *err, size_t errlen);
+
+/* Stable text naming every preset's parameters; its hash decides whether a
+ * preset's old thumbnails are still valid. */
+void config_preset_fingerprint(const struct preset *p, char *out,
+    size_t outlen);
+
+/* check-config: every key = value  # source; then the presets. */
+void config_dump(const struct config *cfg, FILE *fp);
+
+/* --help: every key with its default and one line of meaning. */
+void config_usage_keys(FILE *fp);
+
+/* Table access for the command-line parser and sample.env generation. */
+size_t config_nkeys(void);
+const char *config_key_name(size_t i);		/* "INPUT_DIR" */
+const char *config_key_default(size_t i);
+const char *config_key_help(size_t i);
+
+const char *config_format_ext(enum out_format f);	/* "jpg" ... */
+const char *config_log_level_name(enum log_level l);
+
+#endif
