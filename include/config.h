@@ -81,7 +81,7 @@ void config_free(struct config *cfg);
 /* Sets KEY (without THUMBWATCH_ prefix, any case) to value, recording
  * source.  On a bad key or value returns -EINVAL and writes to err a message
  * naming key, value and source, e.g.
- *   "config/thumbwatch.ini:7: WORKERS: 'abc' is not a whole number (1..256)" */
+ *   "config/thumbwatch.ini:7: WORKERS: 'abc' is not a whole number (0..256)" */
 int config_set(struct config *cfg, const char *key, const char *value,
     const char *source, char *err, size_t errlen);
 
@@ -95,6 +95,13 @@ int config_load_ini(struct config *cfg, const char *path, char *err,
  * ignored), '#' comments, optional quotes. -ENOENT when missing. */
 int config_load_env_file(struct config *cfg, const char *path, char *err,
     size_t errlen);
+
+/* The same two parsers on text already in memory (fuzzing, tests); name
+ * stands for the path in sources and messages ("name:line"). */
+int config_load_ini_string(struct config *cfg, const char *text,
+    const char *name, char *err, size_t errlen);
+int config_load_env_string(struct config *cfg, const char *text,
+    const char *name, char *err, size_t errlen);
 
 /* THUMBWATCH_* variables of envp (NULL-terminated). */
 int config_load_environ(struct config *cfg, char *const *envp, char *err,

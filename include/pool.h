@@ -1,0 +1,65 @@
+/*
+ * pool: the fixed set of worker processes and their IPC channels.
+ *
+ * Each worker is this binary re-executed in worker mode (a fresh image: no
+ * inherited threads, libvips initialised after the exec) with a socketpair
+ * on fd 3.  The pool sends jobs, matches results to them in order, runs the
+ * per-image deadline, and replaces a worker that dies or overruns: the
+ * items it still held are handed back to the owner, the one it was working
+ * on marked as the culprit.
+ */
+#ifndef THUMBWATCH_POOL_H
+#define THUMBWATCH_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "batch.h"
+#include "ipc.h"
+#include "log.h"
+
+struct pool;
+
+struct pool_callbacks {
+	/* A result for item (ownership of item returns to the caller). */
+	void (*on_result)(void *ud, int worker, struct batch_item *item,
+	    const struct ipc_result *res);
+	/* A worker died or overran.  culprit: the item it was on (may be
+	 * NULL); rest: the items it had not started, in order (a list linked
+	 * by ->next).  why: "crashed (signal 6)", "timed out after 1500 ms
+	 * (IMAGE_TIMEOUT_MS)", ... Ownership of all items returns. */
+	void (*on_lost)(void *ud, int worker, struct batch_item *culprit,
+	    struct batch_item *rest, const char *why);
+	/* Some worker became idle (after hello or a finished batch). */
+	void (*on_idle)(void *ud);
+};
+
+struct pool_options {
+	int workers;
+	int image_timeout_ms;
+	const char *exe;	/* path of this binary */
+	const char *formats;	/* EXTENSIONS, passed to workers */
+};
+
+int pool_start(struct pool **pp, uv_loop_t *loop,
+    const struct pool_options *opt, struct logger *lg,
+    const struct pool_callbacks *cb, void *ud);
+int pool_idle_count(const struct pool *p);
+int pool_busy_count(const struct pool *p);
+int pool_size(const struct pool *p);
+uint64_t pool_restarts(const struct pool *p);
+/* Index of an idle worker, or -1. */
+int pool_idle_worker(const struct pool *p);
+/* Sends one job for item to worker; the pool owns item until on_result or
+ * on_lost.  0 or -errno (then ownership stays with the caller). */
+int pool_send(struct pool *p, int worker, struct batch_item *item,
+    const struct ipc_job *job);
+/* Closes the channels (workers exit on EOF) and kills what is still
+ * running after grace_ms.  Items still held are returned via on_lost with
+ * why "shutdown".  done_cb runs once every process and handle is gone. */
+void pool_stop(struct pool *p, int grace_ms, void (*done_cb)(void *ud));
+/* After done_cb: frees the pool. */
+void pool_free(struct pool *p);
+
+#endif

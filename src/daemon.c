@@ -1,0 +1,1346 @@
+/*
+ * daemon: the supervisor's loop.
+ *
+ * A file's life: picked up (event or walk) -> checked here with stat only
+ * (type, size, symlink target, whether its thumbnails are up to date) ->
+ * queued once -> dispatched to an idle worker -> one outcome line.  The
+ * supervisor never opens an image, so no image can crash it.  Failures are
+ * remembered by a marker in OUTPUT_DIR/.thumbwatch/failed carrying the
+ * source's mtime, so a restart does not fail the same bytes again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "batch.h"
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "pathmap.h"
+#include "pool.h"
+#include "uptodate.h"
+#include "watcher.h"
+
+#define STATE_DIR ".thumbwatch"
+
+struct daemon {
+	uv_loop_t loop;
+	struct config *cfg;
+	enum daemon_mode mode;
+	const char *exe;
+	daemon_reload_fn reload;
+	void *reload_ud;
+	struct logger lg;
+
+	struct watcher *w;
+	struct pool *pool;
+	struct batch_queue q;		/* waiting for a worker */
+	struct batch_queue busy;	/* held by a worker */
+	struct batch_queue redo;	/* changed again while busy */
+	struct batch_queue own_moves;	/* sources we moved/deleted */
+	struct batch_policy pol;
+
+	char in_root[PATH_MAX];
+	char out_root[PATH_MAX];
+	int64_t epochs[CONFIG_MAX_PRESETS];
+
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t dispatch_timer, stats_timer, drain_timer;
+	uv_check_t check;
+	bool want_dispatch;
+
+	uint64_t n_done, n_failed, n_skipped, n_deleted, n_moved;
+	uint64_t bytes_out;
+	uint64_t scan_fresh, scan_fresh_mark;	/* up to date, found by walks */
+	uint64_t start_ms;
+	uint64_t total_once;		/* files queued by the walk (once) */
+	bool scanned;
+	bool draining;
+	bool stopped;
+	const char *stop_reason;
+	bool progress;			/* once, on a TTY */
+	int exit_code;
+};
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t
+ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int
+mkdir_parent(const char *path)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	return mkdir_p(dirname(buf), 0755);
+}
+
+static const char *
+base_name(const char *rel)
+{
+	const char *s = strrchr(rel, '/');
+
+	return s ? s + 1 : rel;
+}
+
+/* ---- same-stem siblings ------------------------------------------------ */
+
+/* Calls fn for every existing sibling of rel with the same stem and an
+ * enabled extension (as written in lower or upper case), and says whether
+ * one sorts before rel's name: then rel must carry its extension. */
+static bool
+siblings(struct daemon *d, const char *rel,
+    void (*fn)(struct daemon *, const char *), bool later_only)
+{
+	char stem[NAME_MAX + 1], ext[NAME_MAX + 1], dir[PATH_MAX];
+	char cand[NAME_MAX + 1], crel[PATH_MAX], cabs[PATH_MAX];
+	const char *name = base_name(rel), *e, *list = d->cfg->extensions;
+	struct stat sb;
+	bool before = false;
+	size_t n;
+	int v;
+
+	pathmap_split(name, stem, sizeof(stem), ext, sizeof(ext));
+	snprintf(dir, sizeof(dir), "%.*s", (int)(name - rel), rel);
+	if (dir[0] && dir[strlen(dir) - 1] == '/')
+		dir[strlen(dir) - 1] = '\0';
+	for (e = list; *e; e += n + (e[n] == ',')) {
+		n = strcspn(e, ",");
+		for (v = 0; v < 2; v++) {
+			size_t k, sl = strlen(stem);
+			if (sl + 1 + n >= sizeof(cand))
+				break;
+			memcpy(cand, stem, sl);
+			cand[sl] = '.';
+			for (k = 0; k < n; k++)
+				cand[sl + 1 + k] = v ? (char)(e[k] >= 'a' &&
+				    e[k] <= 'z' ? e[k] - 32 : e[k]) : e[k];
+			cand[sl + 1 + n] = '\0';
+			if (strcmp(cand, name) == 0)
+				continue;
+			if (pathmap_join(crel, sizeof(crel), dir, cand) < 0 ||
+			    pathmap_join(cabs, sizeof(cabs), d->in_root,
+			    crel) < 0 || lstat(cabs, &sb) == -1)
+				continue;
+			if (strcmp(cand, name) < 0)
+				before = true;
+			else if (fn && later_only)
+				fn(d, crel);
+			if (fn && !later_only)
+				fn(d, crel);
+		}
+	}
+	return before;
+}
+
+/* ---- outputs ----------------------------------------------------------- */
+
+static int
+output_rel(struct daemon *d, const char *rel, int preset, bool qualify,
+    char *out, size_t cap)
+{
+	const struct preset *p = &d->cfg->presets[preset];
+
+	return pathmap_output(out, cap, d->cfg->output_template, rel, p->name,
+	    config_format_ext(p->format), qualify);
+}
+
+static int
+marker_path(struct daemon *d, const char *rel, char *out, size_t cap)
+{
+	char sub[PATH_MAX];
+
+	if (pathmap_join(sub, sizeof(sub), STATE_DIR "/failed", rel) < 0)
+		return -ENAMETOOLONG;
+	return pathmap_join(out, cap, d->out_root, sub);
+}
+
+static int64_t
+newest_epoch(const struct daemon *d)
+{
+	int64_t m = 0;
+	int i;
+
+	for (i = 0; i < d->cfg->npresets; i++)
+		if (d->epochs[i] > m)
+			m = d->epochs[i];
+	return m;
+}
+
+/* The failure marker holds the failed bytes' mtime: same mtime, same
+ * verdict, unless a preset changed since. */
+static bool
+failed_before(struct daemon *d, const char *rel, const struct stat *src)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (marker_path(d, rel, path, sizeof(path)) < 0 ||
+	    stat(path, &sb) == -1)
+		return false;
+	return ts_ns(&sb.st_mtim) == ts_ns(&src->st_mtim) &&
+	    ts_ns(&sb.st_ctim) >= newest_epoch(d);
+}
+
+static void
+mark_failed(struct daemon *d, const char *rel, const struct stat *src)
+{
+	char path[PATH_MAX];
+	struct timespec tv[2];
+	int fd;
+
+	if (marker_path(d, rel, path, sizeof(path)) < 0 ||
+	    mkdir_parent(path) < 0)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1)
+		return;
+	tv[0] = tv[1] = src->st_mtim;
+	futimens(fd, tv);
+	close(fd);
+}
+
+static void
+clear_failed(struct daemon *d, const char *rel)
+{
+	char path[PATH_MAX];
+
+	if (marker_path(d, rel, path, sizeof(path)) == 0)
+		unlink(path);
+}
+
+/* ---- outcome lines ----------------------------------------------------- */
+
+static void progress_draw(struct daemon *d);
+
+static void
+outcome_failed(struct daemon *d, const char *rel, const char *error,
+    int worker, const struct stat *src)
+{
+	struct json_buf *j;
+
+	d->n_failed++;
+	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
+		json_str(j, "file", rel);
+		json_str(j, "error", error);
+		if (worker > 0)
+			json_int(j, "worker", worker);
+		log_commit(&d->lg);
+	}
+	if (src)
+		mark_failed(d, rel, src);
+	progress_draw(d);
+}
+
+static void
+outcome_skipped(struct daemon *d, const char *rel, const char *reason)
+{
+	struct json_buf *j;
+
+	d->n_skipped++;
+	if ((j = log_begin(&d->lg, LOG_INFO, "skipped")) != NULL) {
+		json_str(j, "file", rel);
+		json_str(j, "reason", reason);
+		log_commit(&d->lg);
+	}
+	progress_draw(d);
+}
+
+/* ---- inspection -------------------------------------------------------- */
+
+enum verdict { V_GONE, V_IGNORE, V_FAILED, V_FRESH, V_FAILED_BEFORE, V_WORK };
+
+struct inspection {
+	char src[PATH_MAX];	/* what the worker opens */
+	struct stat st;
+	char error[512];
+	struct ipc_job *job;	/* filled when asked */
+};
+
+static enum verdict
+inspect(struct daemon *d, const char *rel, struct inspection *in)
+{
+	char abs[PATH_MAX], relt[PATH_MAX], out[PATH_MAX], orel[PATH_MAX];
+	const struct config *cfg = d->cfg;
+	struct uptodate_stat us;
+	struct stat ost;
+	bool qualify, stale = false;
+	int i;
+
+	in->error[0] = '\0';
+	if (pathmap_join(abs, sizeof(abs), d->in_root, rel) < 0) {
+		snprintf(in->error, sizeof(in->error), "path too long");
+		return V_FAILED;
+	}
+	if (lstat(abs, &in->st) == -1)
+		return errno == ENOENT ? V_GONE : (snprintf(in->error,
+		    sizeof(in->error), "cannot stat: %s", strerror(errno)),
+		    V_FAILED);
+	snprintf(in->src, sizeof(in->src), "%s", abs);
+	if (S_ISLNK(in->st.st_mode)) {
+		if (realpath(abs, in->src) == NULL) {
+			snprintf(in->error, sizeof(in->error),
+			    "broken symlink (%s)", strerror(errno));
+			return V_FAILED;
+		}
+		if (pathmap_relative(d->in_root, in->src, relt,
+		    sizeof(relt)) < 0) {
+			snprintf(in->error, sizeof(in->error),
+			    "symlink leads outside the input folder");
+			return V_FAILED;
+		}
+		if (stat(in->src, &in->st) == -1) {
+			snprintf(in->error, sizeof(in->error),
+			    "cannot stat symlink target: %s", strerror(errno));
+			return V_FAILED;
+		}
+	}
+	if (S_ISDIR(in->st.st_mode))
+		return V_IGNORE;
+	if (!S_ISREG(in->st.st_mode)) {
+		snprintf(in->error, sizeof(in->error),
+		    "not a regular file (%s)", S_ISFIFO(in->st.st_mode) ?
+		    "FIFO" : S_ISSOCK(in->st.st_mode) ? "socket" :
+		    S_ISCHR(in->st.st_mode) || S_ISBLK(in->st.st_mode) ?
+		    "device" : "special file");
+		return V_FAILED;
+	}
+	if (in->st.st_size == 0) {
+		snprintf(in->error, sizeof(in->error), "empty file (0 bytes)");
+		return V_FAILED;
+	}
+	if (cfg->max_file_size > 0 && in->st.st_size > cfg->max_file_size) {
+		snprintf(in->error, sizeof(in->error),
+		    "file too large: %lld bytes (MAX_FILE_SIZE %lld)",
+		    (long long)in->st.st_size, (long long)cfg->max_file_size);
+		return V_FAILED;
+	}
+
+	qualify = siblings(d, rel, NULL, false);
+	if (in->job) {
+		memset(in->job, 0, sizeof(*in->job));
+		snprintf(in->job->src, sizeof(in->job->src), "%s", in->src);
+		in->job->max_pixels = cfg->max_pixels;
+		in->job->src_mtime_ns = ts_ns(&in->st.st_mtim);
+		snprintf(in->job->background, sizeof(in->job->background),
+		    "%s", cfg->background);
+	}
+	for (i = 0; i < cfg->npresets; i++) {
+		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) < 0 ||
+		    pathmap_join(out, sizeof(out), d->out_root, orel) < 0) {
+			snprintf(in->error, sizeof(in->error),
+			    "cannot map to an output path (OUTPUT_TEMPLATE)");
+			return V_FAILED;
+		}
+		us.exists = stat(out, &ost) == 0;
+		us.mtime_ns = us.exists ? ts_ns(&ost.st_mtim) : 0;
+		us.ctime_ns = us.exists ? ts_ns(&ost.st_ctim) : 0;
+		if (uptodate_check(ts_ns(&in->st.st_mtim), &us,
+		    d->epochs[i]) == UPTODATE_FRESH)
+			continue;
+		stale = true;
+		if (in->job) {
+			const struct preset *p = &cfg->presets[i];
+			struct ipc_output_spec *o =
+			    &in->job->outputs[in->job->noutputs++];
+			snprintf(o->path, sizeof(o->path), "%s", out);
+			o->width = (uint32_t)p->width;
+			o->height = (uint32_t)p->height;
+			o->fit = (uint8_t)p->fit;
+			snprintf(o->gravity, sizeof(o->gravity), "%s",
+			    p->gravity);
+			o->format = (uint8_t)p->format;
+			o->quality = (uint8_t)p->quality;
+			o->progressive = p->progressive;
+			o->strip = p->strip;
+		}
+	}
+	if (!stale)
+		return V_FRESH;
+	if (failed_before(d, rel, &in->st))
+		return V_FAILED_BEFORE;
+	return V_WORK;
+}
+
+/* ---- pick-up and dispatch ---------------------------------------------- */
+
+static void
+want_dispatch(struct daemon *d)
+{
+	d->want_dispatch = true;
+}
+
+static bool
+wanted_name(struct daemon *d, const char *rel)
+{
+	const char *name = base_name(rel);
+
+	return !pathmap_is_temp_name(name) &&
+	    pathmap_ext_allowed(name, d->cfg->extensions);
+}
+
+static void
+pickup(struct daemon *d, const char *rel, enum watcher_why why)
+{
+	struct inspection in;
+	enum verdict v;
+
+	if (d->draining || !wanted_name(d, rel))
+		return;
+	if (d->mode == DAEMON_ONCE && why == WATCHER_EVENT)
+		return;
+	if (batch_queue_contains(&d->q, rel))
+		return;
+	if (batch_queue_contains(&d->busy, rel)) {
+		batch_queue_push(&d->redo, rel, 0);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	v = inspect(d, rel, &in);
+	switch (v) {
+	case V_GONE:
+	case V_IGNORE:
+		return;
+	case V_FAILED:
+		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st))
+			return;
+		outcome_failed(d, rel, in.error, 0,
+		    in.st.st_mode ? &in.st : NULL);
+		return;
+	case V_FAILED_BEFORE:
+		if (why == WATCHER_EVENT)
+			outcome_skipped(d, rel, "failed before with the same "
+			    "contents (write it again to retry)");
+		return;
+	case V_FRESH:
+		if (why == WATCHER_EVENT)
+			outcome_skipped(d, rel, "up to date");
+		else
+			d->scan_fresh++;
+		return;
+	case V_WORK:
+		break;
+	}
+	if (batch_queue_push(&d->q, rel, uv_now(&d->loop)) > 0) {
+		if (!d->scanned)
+			d->total_once++;
+		want_dispatch(d);
+	}
+}
+
+static void dispatch(struct daemon *d);
+
+static void
+dispatch_timer_cb(uv_timer_t *t)
+{
+	dispatch(t->data);
+}
+
+static void
+dispatch(struct daemon *d)
+{
+	struct batch_decision dec;
+	struct batch_item *it;
+	struct inspection in;
+	struct ipc_job *job;
+	uint64_t now = uv_now(&d->loop);
+	enum verdict v;
+	int wi, k;
+
+	d->want_dispatch = false;
+	if (d->draining || d->pool == NULL)
+		return;
+	if ((job = malloc(sizeof(*job))) == NULL)
+		return;
+	while (d->q.len > 0 && (wi = pool_idle_worker(d->pool)) >= 0) {
+		dec = batch_decide(&d->pol, d->q.len, pool_idle_count(d->pool),
+		    pool_size(d->pool), now - d->q.head->queued_ms);
+		if (dec.take == 0) {
+			if (dec.wait_ms > 0)
+				uv_timer_start(&d->dispatch_timer,
+				    dispatch_timer_cb, (uint64_t)dec.wait_ms, 0);
+			break;
+		}
+		for (k = 0; k < dec.take && d->q.len > 0; k++) {
+			it = batch_queue_pop(&d->q);
+			memset(&in, 0, sizeof(in));
+			in.job = job;
+			v = inspect(d, it->rel, &in);
+			if (v == V_WORK && pool_send(d->pool, wi, it, job) == 0) {
+				batch_queue_push(&d->busy, it->rel, now);
+				continue;
+			}
+			/* Picked up means one outcome line, whatever happened
+			 * to the file while it waited. */
+			if (v == V_FAILED)
+				outcome_failed(d, it->rel, in.error, 0, &in.st);
+			else if (v == V_WORK)
+				outcome_failed(d, it->rel,
+				    "could not hand the file to a worker", 0,
+				    NULL);
+			else
+				outcome_skipped(d, it->rel, v == V_GONE ?
+				    "deleted before it was processed" :
+				    v == V_FRESH ? "up to date" :
+				    v == V_FAILED_BEFORE ? "failed before "
+				    "with the same contents" : "not a file");
+			batch_item_free(it);
+		}
+	}
+	free(job);
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static void maybe_finish(struct daemon *d);
+
+static void
+recheck_sibling(struct daemon *d, const char *rel)
+{
+	pickup(d, rel, WATCHER_SCAN);
+}
+
+static void
+apply_source_action(struct daemon *d, const char *rel)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	int rc = 0;
+
+	if (d->cfg->source_action == ACTION_KEEP ||
+	    pathmap_join(src, sizeof(src), d->in_root, rel) < 0)
+		return;
+	/* Our own move/delete must not mirror into removing the thumbnails
+	 * we just made. */
+	batch_queue_push(&d->own_moves, rel, 0);
+	if (d->cfg->source_action == ACTION_DELETE) {
+		if (unlink(src) == -1)
+			rc = -errno;
+	} else if (pathmap_join(dst, sizeof(dst), d->cfg->done_dir, rel) < 0) {
+		rc = -ENAMETOOLONG;
+	} else if ((rc = mkdir_parent(dst)) == 0 && rename(src, dst) == -1) {
+		rc = -errno;
+	}
+	if (rc < 0) {
+		batch_queue_remove(&d->own_moves, rel);
+		log_msg(&d->lg, LOG_WARN, "source_action_failed",
+		    "%s: could not %s the source: %s", rel,
+		    d->cfg->source_action == ACTION_DELETE ? "delete" : "move",
+		    strerror(-rc));
+	}
+}
+
+static void
+on_result(void *ud, int worker, struct batch_item *it,
+    const struct ipc_result *res)
+{
+	struct daemon *d = ud;
+	struct json_buf *j;
+	char orel[PATH_MAX], abs[PATH_MAX];
+	const char *outs[IPC_MAX_OUTPUTS];
+	char outbuf[IPC_MAX_OUTPUTS][PATH_MAX];
+	struct stat st;
+	bool qualify;
+	size_t n = 0;
+	int i;
+
+	batch_queue_remove(&d->busy, it->rel);
+	if (res->status == IPC_OK) {
+		d->n_done++;
+		d->bytes_out += (uint64_t)res->out_bytes;
+		clear_failed(d, it->rel);
+		/* Name the outputs as they now stand on disk. */
+		qualify = siblings(d, it->rel, NULL, false);
+		for (i = 0; i < d->cfg->npresets && n < IPC_MAX_OUTPUTS; i++)
+			if (output_rel(d, it->rel, i, qualify, orel,
+			    sizeof(orel)) == 0 &&
+			    pathmap_join(abs, sizeof(abs), d->out_root, orel) ==
+			    0 && stat(abs, &st) == 0) {
+				snprintf(outbuf[n], sizeof(outbuf[n]), "%s", orel);
+				outs[n] = outbuf[n];
+				n++;
+			}
+		if ((j = log_begin(&d->lg, LOG_INFO, "done")) != NULL) {
+			json_str(j, "file", it->rel);
+			json_strv(j, "outputs", outs, n);
+			json_int(j, "ms", res->ms);
+			json_int(j, "worker", worker + 1);
+			json_int(j, "width", res->src_width);
+			json_int(j, "height", res->src_height);
+			json_int(j, "bytes", res->out_bytes);
+			log_commit(&d->lg);
+		}
+		progress_draw(d);
+		/* We now own the plain names: a later-sorting sibling that had
+		 * them must be made again under its qualified names. */
+		if (!qualify)
+			siblings(d, it->rel, recheck_sibling, true);
+		if (!batch_queue_contains(&d->redo, it->rel))
+			apply_source_action(d, it->rel);
+	} else {
+		struct inspection in;
+		memset(&in, 0, sizeof(in));
+		inspect(d, it->rel, &in);
+		outcome_failed(d, it->rel, res->error, worker + 1,
+		    in.st.st_mode ? &in.st : NULL);
+	}
+	if (batch_queue_remove(&d->redo, it->rel))
+		pickup(d, it->rel, WATCHER_SCAN);
+	batch_item_free(it);
+	want_dispatch(d);
+	maybe_finish(d);
+}
+
+static void
+on_lost(void *ud, int worker, struct batch_item *culprit,
+    struct batch_item *rest, const char *why)
+{
+	struct daemon *d = ud;
+	struct batch_item *it, *next, *stack[4096];
+	char msg[512];
+	size_t n = 0;
+
+	(void)worker;
+	for (it = rest; it; it = next) {
+		next = it->next;
+		batch_queue_remove(&d->busy, it->rel);
+		it->next = NULL;
+		/* Requeue at the head in the original order. */
+		if (!d->draining && n < sizeof(stack) / sizeof(stack[0]))
+			stack[n++] = it;
+		else
+			batch_item_free(it);
+	}
+	while (n > 0)
+		batch_queue_requeue(&d->q, stack[--n]);
+	if (culprit) {
+		batch_queue_remove(&d->busy, culprit->rel);
+		culprit->attempts++;
+		if (d->draining) {
+			batch_item_free(culprit);
+		} else if (culprit->attempts >= 2) {
+			struct inspection in;
+			memset(&in, 0, sizeof(in));
+			inspect(d, culprit->rel, &in);
+			snprintf(msg, sizeof(msg), "poison: a worker %s on this "
+			    "file twice; not retried", why);
+			outcome_failed(d, culprit->rel, msg, worker + 1,
+			    in.st.st_mode ? &in.st : NULL);
+			batch_item_free(culprit);
+		} else {
+			batch_queue_requeue(&d->q, culprit);
+		}
+	}
+	want_dispatch(d);
+	maybe_finish(d);
+}
+
+static void
+on_idle(void *ud)
+{
+	want_dispatch(ud);
+}
+
+/* ---- deletes and moves ------------------------------------------------- */
+
+static int
+rm_tree(const char *path)
+{
+	char cmdpath[PATH_MAX];
+	struct stat sb;
+
+	if (lstat(path, &sb) == -1)
+		return -errno;
+	if (!S_ISDIR(sb.st_mode))
+		return unlink(path) == -1 ? -errno : 0;
+	/* nftw would follow our own rules poorly on errors; a small
+	 * recursion over readdir is enough for the output tree. */
+	{
+		DIR *dir = opendir(path);
+		struct dirent *de;
+		if (dir == NULL)
+			return -errno;
+		while ((de = readdir(dir)) != NULL) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (pathmap_join(cmdpath, sizeof(cmdpath), path,
+			    de->d_name) == 0)
+				rm_tree(cmdpath);
+		}
+		closedir(dir);
+	}
+	return rmdir(path) == -1 ? -errno : 0;
+}
+
+static void
+on_delete(void *ud, const char *rel, bool is_dir)
+{
+	struct daemon *d = ud;
+	char orel[PATH_MAX], abs[PATH_MAX];
+	const char *outs[IPC_MAX_OUTPUTS];
+	char outbuf[IPC_MAX_OUTPUTS][PATH_MAX];
+	struct json_buf *j;
+	struct stat sb;
+	size_t n = 0;
+	bool qualify;
+	int i;
+
+	if (batch_queue_remove(&d->own_moves, rel))
+		return;
+	if (batch_queue_remove(&d->q, rel))
+		outcome_skipped(d, rel, "deleted before it was processed");
+	if (!d->cfg->mirror_deletes || d->mode == DAEMON_ONCE)
+		return;
+	if (pathmap_join(abs, sizeof(abs), d->out_root, rel) == 0 &&
+	    (is_dir || (lstat(abs, &sb) == 0 && S_ISDIR(sb.st_mode)))) {
+		if (rm_tree(abs) == 0 &&
+		    (j = log_begin(&d->lg, LOG_INFO, "deleted")) != NULL) {
+			json_str(j, "dir", rel);
+			log_commit(&d->lg);
+		}
+		if (marker_path(d, rel, abs, sizeof(abs)) == 0)
+			rm_tree(abs);
+		return;
+	}
+	if (!wanted_name(d, rel))
+		return;
+	qualify = siblings(d, rel, NULL, false);
+	for (i = 0; i < d->cfg->npresets && n < IPC_MAX_OUTPUTS; i++) {
+		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) < 0 ||
+		    pathmap_join(abs, sizeof(abs), d->out_root, orel) < 0)
+			continue;
+		if (unlink(abs) == 0) {
+			snprintf(outbuf[n], sizeof(outbuf[n]), "%s", orel);
+			outs[n] = outbuf[n];
+			n++;
+		}
+	}
+	clear_failed(d, rel);
+	d->n_deleted++;
+	if (n > 0 && (j = log_begin(&d->lg, LOG_INFO, "deleted")) != NULL) {
+		json_str(j, "file", rel);
+		json_strv(j, "outputs", outs, n);
+		log_commit(&d->lg);
+	}
+	/* The plain names may now belong to a sibling. */
+	siblings(d, rel, recheck_sibling, false);
+}
+
+/* Moves one source's thumbnails that are still valid; a missing or stale
+ * one is simply made again by the pick-up that follows. */
+static size_t
+move_outputs(struct daemon *d, const char *from, const char *to,
+    const struct stat *src)
+{
+	char ofrom[PATH_MAX], oto[PATH_MAX], afrom[PATH_MAX], ato[PATH_MAX];
+	bool qf, qt;
+	struct stat sb;
+	size_t moved = 0;
+	int i;
+
+	/* from no longer exists: its qualification is judged as if it did,
+	 * against its old siblings (still in place). */
+	qf = siblings(d, from, NULL, false);
+	qt = siblings(d, to, NULL, false);
+	for (i = 0; i < d->cfg->npresets; i++) {
+		if (output_rel(d, from, i, qf, ofrom, sizeof(ofrom)) < 0 ||
+		    output_rel(d, to, i, qt, oto, sizeof(oto)) < 0 ||
+		    pathmap_join(afrom, sizeof(afrom), d->out_root, ofrom) < 0 ||
+		    pathmap_join(ato, sizeof(ato), d->out_root, oto) < 0)
+			continue;
+		if (stat(afrom, &sb) == -1)
+			continue;
+		if (ts_ns(&sb.st_mtim) != ts_ns(&src->st_mtim) ||
+		    ts_ns(&sb.st_ctim) < d->epochs[i]) {
+			unlink(afrom);
+			continue;
+		}
+		if (mkdir_parent(ato) == 0 && rename(afrom, ato) == 0)
+			moved++;
+	}
+	return moved;
+}
+
+static void
+on_move(void *ud, const char *from, const char *to, bool is_dir)
+{
+	struct daemon *d = ud;
+	char afrom[PATH_MAX], ato[PATH_MAX], src[PATH_MAX];
+	struct json_buf *j;
+	struct stat st;
+	size_t moved = 0;
+	bool was_queued;
+
+	if (d->mode == DAEMON_ONCE)
+		return;
+	if (batch_queue_remove(&d->own_moves, from))
+		return;
+	if (is_dir) {
+		if (d->cfg->mirror_moves &&
+		    pathmap_join(afrom, sizeof(afrom), d->out_root, from) == 0 &&
+		    pathmap_join(ato, sizeof(ato), d->out_root, to) == 0 &&
+		    access(afrom, F_OK) == 0 && mkdir_parent(ato) == 0 &&
+		    rename(afrom, ato) == 0 &&
+		    (j = log_begin(&d->lg, LOG_INFO, "moved")) != NULL) {
+			json_str(j, "from", from);
+			json_str(j, "to", to);
+			json_bool(j, "dir", 1);
+			log_commit(&d->lg);
+		} else if (d->cfg->mirror_deletes) {
+			on_delete(d, from, true);
+		}
+		if (marker_path(d, from, afrom, sizeof(afrom)) == 0)
+			rm_tree(afrom);
+		/* Whatever was not moved (or queued) is found by a walk. */
+		watcher_rescan(d->w, "folder moved");
+		return;
+	}
+	/* rsync and uploaders write a temp name and rename it: that is a new
+	 * file arriving, not a move. */
+	if (!wanted_name(d, from)) {
+		pickup(d, to, WATCHER_EVENT);
+		return;
+	}
+	was_queued = batch_queue_remove(&d->q, from) > 0;
+	if (!wanted_name(d, to)) {
+		if (was_queued)
+			outcome_skipped(d, from, "renamed to an ignored name");
+		on_delete(d, from, false);
+		return;
+	}
+	if (!d->cfg->mirror_moves) {
+		on_delete(d, from, false);
+		pickup(d, to, WATCHER_EVENT);
+		return;
+	}
+	if (pathmap_join(src, sizeof(src), d->in_root, to) == 0 &&
+	    stat(src, &st) == 0)
+		moved = move_outputs(d, from, to, &st);
+	clear_failed(d, from);
+	d->n_moved++;
+	if ((j = log_begin(&d->lg, LOG_INFO, "moved")) != NULL) {
+		json_str(j, "from", from);
+		json_str(j, "to", to);
+		json_int(j, "outputs", (int64_t)moved);
+		log_commit(&d->lg);
+	}
+	/* Fills in whatever could not be moved; silent when nothing is owed,
+	 * an outcome line when the file was waiting under its old name. */
+	pickup(d, to, was_queued ? WATCHER_EVENT : WATCHER_SCAN);
+	siblings(d, from, recheck_sibling, false);
+}
+
+static void
+on_file(void *ud, const char *rel, enum watcher_why why)
+{
+	pickup(ud, rel, why);
+}
+
+static void
+on_scan_done(void *ud, const struct watcher_scan_stats *st)
+{
+	struct daemon *d = ud;
+	struct json_buf *j;
+
+	if ((j = log_begin(&d->lg, LOG_INFO, "scan")) != NULL) {
+		json_str(j, "reason", st->reason);
+		json_int(j, "dirs", (int64_t)st->dirs);
+		json_int(j, "files", (int64_t)st->files);
+		json_int(j, "queued", (int64_t)d->q.len);
+		json_int(j, "uptodate",
+		    (int64_t)(d->scan_fresh - d->scan_fresh_mark));
+		json_int(j, "ms", (int64_t)st->ms);
+		log_commit(&d->lg);
+	}
+	d->scan_fresh_mark = d->scan_fresh;
+	d->scanned = true;
+	want_dispatch(d);
+	maybe_finish(d);
+}
+
+/* ---- progress, stats, shutdown ----------------------------------------- */
+
+static void
+progress_draw(struct daemon *d)
+{
+	uint64_t done = d->n_done + d->n_failed + d->n_skipped;
+	uint64_t total = d->total_once > done ? d->total_once : done;
+	char bar[41];
+	size_t i, fill;
+
+	if (!d->progress)
+		return;
+	fill = total ? (size_t)(done * 40 / total) : 0;
+	for (i = 0; i < 40; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[40] = '\0';
+	fprintf(stderr, "\r[%s] %llu/%llu  done %llu  failed %llu ", bar,
+	    (unsigned long long)done, (unsigned long long)total,
+	    (unsigned long long)d->n_done, (unsigned long long)d->n_failed);
+	fflush(stderr);
+}
+
+static void
+log_stats(struct daemon *d, const char *event, const char *reason)
+{
+	struct json_buf *j;
+
+	if ((j = log_begin(&d->lg, LOG_INFO, event)) == NULL)
+		return;
+	if (reason)
+		json_str(j, "reason", reason);
+	json_int(j, "done", (int64_t)d->n_done);
+	json_int(j, "failed", (int64_t)d->n_failed);
+	json_int(j, "skipped", (int64_t)d->n_skipped);
+	json_int(j, "queued", (int64_t)d->q.len);
+	json_int(j, "in_flight", (int64_t)d->busy.len);
+	if (d->pool) {
+		json_int(j, "workers", pool_size(d->pool));
+		json_int(j, "workers_busy", pool_busy_count(d->pool));
+		json_int(j, "worker_restarts", (int64_t)pool_restarts(d->pool));
+	}
+	json_int(j, "bytes_out", (int64_t)d->bytes_out);
+	json_int(j, "uptime_s", (int64_t)((wall_ms() - d->start_ms) / 1000));
+	log_commit(&d->lg);
+}
+
+static void
+stats_cb(uv_timer_t *t)
+{
+	log_stats(t->data, "stats", NULL);
+}
+
+static void
+close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+pool_gone(void *ud)
+{
+	struct daemon *d = ud;
+
+	pool_free(d->pool);
+	d->pool = NULL;
+	if (d->w) {
+		watcher_stop(d->w);
+		d->w = NULL;
+	}
+	/* Whatever is left (signals, timers) closes now; the loop ends. */
+	uv_walk(&d->loop, close_walk, NULL);
+}
+
+static void
+stop(struct daemon *d, const char *reason)
+{
+	struct batch_item *it;
+
+	if (d->stopped)
+		return;
+	d->stopped = true;
+	d->stop_reason = reason;
+	uv_timer_stop(&d->drain_timer);
+	if (d->progress)
+		fputc('\n', stderr);
+	/* Files still queued are not lost: the next start-up walk finds
+	 * them, since their thumbnails are not there. */
+	while ((it = batch_queue_pop(&d->q)) != NULL)
+		batch_item_free(it);
+	log_stats(d, "shutdown", reason);
+	if (d->pool)
+		pool_stop(d->pool, 2000, pool_gone);
+	else
+		pool_gone(d);
+}
+
+static void
+drain_timeout_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	log_msg(&d->lg, LOG_WARN, "drain_timeout", "%zu file(s) still in "
+	    "work after DRAIN_TIMEOUT_MS=%d: stopping the workers; they are "
+	    "made again at the next start", d->busy.len,
+	    d->cfg->drain_timeout_ms);
+	stop(d, d->stop_reason ? d->stop_reason : "drain timeout");
+}
+
+static void
+maybe_finish(struct daemon *d)
+{
+	if (d->stopped)
+		return;
+	if (d->draining) {
+		if (d->busy.len == 0)
+			stop(d, d->stop_reason);
+		return;
+	}
+	if (d->mode == DAEMON_ONCE && d->scanned && d->q.len == 0 &&
+	    d->busy.len == 0 && !watcher_busy(d->w)) {
+		d->draining = true;
+		d->stop_reason = "finished";
+		stop(d, "finished");
+	}
+}
+
+static void
+begin_drain(struct daemon *d, const char *reason)
+{
+	struct json_buf *j;
+
+	if (d->draining) {
+		/* A second signal: stop now. */
+		stop(d, reason);
+		return;
+	}
+	d->draining = true;
+	d->stop_reason = reason;
+	if ((j = log_begin(&d->lg, LOG_INFO, "draining")) != NULL) {
+		json_str(j, "reason", reason);
+		json_int(j, "in_flight", (int64_t)d->busy.len);
+		json_int(j, "queued", (int64_t)d->q.len);
+		log_commit(&d->lg);
+	}
+	uv_timer_start(&d->drain_timer, drain_timeout_cb,
+	    (uint64_t)d->cfg->drain_timeout_ms, 0);
+	maybe_finish(d);
+}
+
+static void
+check_cb(uv_check_t *h)
+{
+	struct daemon *d = h->data;
+
+	/* One dispatch per loop turn: a burst of events becomes batches
+	 * instead of one message per file. */
+	if (d->want_dispatch)
+		dispatch(d);
+	maybe_finish(d);
+}
+
+/* ---- presets' epochs --------------------------------------------------- */
+
+/* A preset's state file holds its fingerprint; it is rewritten (new
+ * inode, new ctime) only when the definition changes, and its ctime is the
+ * moment from which thumbnails count as made under this definition. */
+static void
+load_epochs(struct daemon *d)
+{
+	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX], fp[512], old[512];
+	struct stat sb;
+	ssize_t n;
+	int i, fd;
+
+	pathmap_join(dir, sizeof(dir), d->out_root, STATE_DIR "/presets");
+	mkdir_p(dir, 0755);
+	for (i = 0; i < d->cfg->npresets; i++) {
+		d->epochs[i] = 0;
+		config_preset_fingerprint(&d->cfg->presets[i], fp, sizeof(fp));
+		if (pathmap_join(path, sizeof(path), dir,
+		    d->cfg->presets[i].name) < 0)
+			continue;
+		n = 0;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+			n = read(fd, old, sizeof(old) - 1);
+			close(fd);
+		}
+		old[n > 0 ? n : 0] = '\0';
+		if (strcmp(old, fp) != 0) {
+			if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >=
+			    (int)sizeof(tmp))
+				continue;
+			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			    0644);
+			if (fd == -1 || write(fd, fp, strlen(fp)) < 0 ||
+			    close(fd) == -1 || rename(tmp, path) == -1) {
+				log_msg(&d->lg, LOG_ERROR, "error", "cannot "
+				    "record preset %s in %s: %s",
+				    d->cfg->presets[i].name, dir,
+				    strerror(errno));
+				continue;
+			}
+			if (old[0])
+				log_msg(&d->lg, LOG_INFO, "preset_changed",
+				    "preset %s changed: its thumbnails are "
+				    "made again", d->cfg->presets[i].name);
+		}
+		if (stat(path, &sb) == 0)
+			d->epochs[i] = ts_ns(&sb.st_ctim);
+	}
+}
+
+/* ---- signals and reload ------------------------------------------------ */
+
+static void
+reload(struct daemon *d)
+{
+	struct config nc, *c = d->cfg;
+	struct json_buf *j;
+	char err[1024];
+	int rc;
+
+	if ((rc = log_reopen(&d->lg)) < 0)
+		dprintf(2, "thumbwatch: cannot reopen %s: %s\n", d->lg.path,
+		    strerror(-rc));
+	if (d->reload == NULL)
+		return;
+	memset(&nc, 0, sizeof(nc));
+	if (d->reload(d->reload_ud, &nc, err, sizeof(err)) < 0) {
+		log_msg(&d->lg, LOG_ERROR, "reload_failed",
+		    "configuration not reloaded, the running one stays: %s",
+		    err);
+		return;
+	}
+	/* What the loop, the pool and the watcher were built around needs a
+	 * restart; everything else applies now. */
+	if (strcmp(nc.input_dir, c->input_dir) || strcmp(nc.output_dir,
+	    c->output_dir) || strcmp(nc.log_file, c->log_file) ||
+	    nc.workers != c->workers || nc.watch_backend != c->watch_backend ||
+	    nc.settle_ms != c->settle_ms || nc.image_timeout_ms !=
+	    c->image_timeout_ms || strcmp(nc.extensions, c->extensions))
+		log_msg(&d->lg, LOG_WARN, "reload_partial", "INPUT_DIR, "
+		    "OUTPUT_DIR, LOG_FILE, WORKERS, WATCH_BACKEND, SETTLE_MS, "
+		    "IMAGE_TIMEOUT_MS and EXTENSIONS take effect at the next "
+		    "start");
+	memcpy(nc.input_dir, c->input_dir, sizeof(nc.input_dir));
+	memcpy(nc.output_dir, c->output_dir, sizeof(nc.output_dir));
+	memcpy(nc.log_file, c->log_file, sizeof(nc.log_file));
+	memcpy(nc.extensions, c->extensions, sizeof(nc.extensions));
+	nc.workers = c->workers;
+	nc.watch_backend = c->watch_backend;
+	nc.settle_ms = c->settle_ms;
+	nc.image_timeout_ms = c->image_timeout_ms;
+	config_free(c);
+	*c = nc;
+	d->lg.level = c->log_level;
+	d->pol.batch_size = c->batch_size;
+	d->pol.wait_ms = c->batch_wait_ms;
+	load_epochs(d);
+	if ((j = log_begin(&d->lg, LOG_INFO, "reload")) != NULL) {
+		json_int(j, "presets", c->npresets);
+		log_commit(&d->lg);
+	}
+	/* A changed preset makes thumbnails stale: find them now. */
+	if (d->w)
+		watcher_rescan(d->w, "reload");
+}
+
+static void
+signal_cb(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	if (signum == SIGHUP)
+		reload(d);
+	else
+		begin_drain(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- entry ------------------------------------------------------------- */
+
+static int
+prepare_dirs(struct daemon *d, const struct config *cfg)
+{
+	struct stat sb;
+	int rc;
+
+	if (stat(cfg->input_dir, &sb) == -1 && errno == ENOENT) {
+		if ((rc = mkdir_p(cfg->input_dir, 0755)) < 0) {
+			dprintf(2, "thumbwatch: INPUT_DIR %s does not exist and "
+			    "cannot be created: %s\n", cfg->input_dir,
+			    strerror(-rc));
+			return 66;
+		}
+		log_msg(&d->lg, LOG_INFO, "input_created", "created INPUT_DIR "
+		    "%s", cfg->input_dir);
+	}
+	if (realpath(cfg->input_dir, d->in_root) == NULL ||
+	    stat(d->in_root, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		dprintf(2, "thumbwatch: INPUT_DIR %s is not a usable folder: "
+		    "%s\n", cfg->input_dir, errno ? strerror(errno) :
+		    "not a directory");
+		return 66;
+	}
+	if ((rc = mkdir_p(cfg->output_dir, 0755)) < 0 ||
+	    realpath(cfg->output_dir, d->out_root) == NULL) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR %s cannot be created: %s\n",
+		    cfg->output_dir, strerror(rc < 0 ? -rc : errno));
+		return 73;
+	}
+	if (strcmp(d->in_root, d->out_root) == 0) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR and INPUT_DIR are the same "
+		    "folder (%s)\n", d->in_root);
+		return 78;
+	}
+	return 0;
+}
+
+int
+daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
+    daemon_reload_fn reload_fn, void *reload_ud)
+{
+	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
+	    on_scan_done };
+	struct pool_callbacks pcb = { on_result, on_lost, on_idle };
+	struct pool_options po;
+	struct daemon *d;
+	struct json_buf *j;
+	const char *names[CONFIG_MAX_PRESETS];
+	uint64_t t0 = wall_ms();
+	int rc, i, status;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return 70;
+	d->cfg = cfg;
+	d->mode = mode;
+	d->exe = exe;
+	d->reload = reload_fn;
+	d->reload_ud = reload_ud;
+	d->start_ms = t0;
+	d->pol.batch_size = cfg->batch_size;
+	d->pol.wait_ms = cfg->batch_wait_ms;
+	batch_queue_init(&d->q);
+	batch_queue_init(&d->busy);
+	batch_queue_init(&d->redo);
+	batch_queue_init(&d->own_moves);
+	if ((rc = log_open(&d->lg, cfg->log_file, cfg->log_level)) < 0) {
+		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
+		    cfg->log_file, strerror(-rc));
+		free(d);
+		return 73;
+	}
+	d->progress = mode == DAEMON_ONCE && d->lg.tty;
+	d->lg.quiet_tty = mode == DAEMON_ONCE;
+	if ((status = prepare_dirs(d, cfg)) != 0)
+		goto out_log;
+	/* Worker deaths are reported through their exit status; a write
+	 * to a dead worker's socket must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&d->loop);
+	load_epochs(d);
+
+	if ((rc = watcher_start(&d->w, &d->loop, cfg, &d->lg, &wcb, d)) < 0) {
+		dprintf(2, "thumbwatch: cannot watch INPUT_DIR %s: %s\n",
+		    cfg->input_dir, strerror(-rc));
+		status = 66;
+		goto out_loop;
+	}
+	if ((j = log_begin(&d->lg, LOG_INFO, "start")) != NULL) {
+		for (i = 0; i < cfg->npresets; i++)
+			names[i] = cfg->presets[i].name;
+		json_str(j, "version", THUMBWATCH_VERSION);
+		json_int(j, "pid", getpid());
+		json_str(j, "mode", mode == DAEMON_ONCE ? "once" : "run");
+		json_str(j, "input_dir", d->in_root);
+		json_str(j, "output_dir", d->out_root);
+		json_int(j, "workers", cfg->workers);
+		json_strv(j, "presets", names, (size_t)cfg->npresets);
+		json_str(j, "backend", watcher_backend_name(d->w));
+		log_commit(&d->lg);
+	}
+	po.workers = cfg->workers;
+	po.image_timeout_ms = cfg->image_timeout_ms;
+	po.exe = exe;
+	po.formats = cfg->extensions;
+	if ((rc = pool_start(&d->pool, &d->loop, &po, &d->lg, &pcb, d)) < 0) {
+		dprintf(2, "thumbwatch: cannot start workers: %s\n",
+		    strerror(-rc));
+		status = 70;
+		goto out_loop;
+	}
+
+	uv_check_init(&d->loop, &d->check);
+	d->check.data = d;
+	uv_check_start(&d->check, check_cb);
+	uv_timer_init(&d->loop, &d->dispatch_timer);
+	uv_timer_init(&d->loop, &d->stats_timer);
+	uv_timer_init(&d->loop, &d->drain_timer);
+	d->dispatch_timer.data = d->stats_timer.data = d->drain_timer.data = d;
+	if (cfg->stats_interval_s > 0 && mode == DAEMON_RUN)
+		uv_timer_start(&d->stats_timer, stats_cb,
+		    (uint64_t)cfg->stats_interval_s * 1000,
+		    (uint64_t)cfg->stats_interval_s * 1000);
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
+	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
+	uv_signal_start(&d->sig_hup, signal_cb, SIGHUP);
+
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+
+	status = 0;
+	if (mode == DAEMON_ONCE) {
+		fprintf(stderr, "thumbwatch: %llu files: %llu done, %llu skipped, "
+		    "%llu failed in %.1f s\n",
+		    (unsigned long long)(d->n_done + d->n_skipped + d->n_failed),
+		    (unsigned long long)d->n_done,
+		    (unsigned long long)d->n_skipped,
+		    (unsigned long long)d->n_failed,
+		    (double)(wall_ms() - t0) / 1000.0);
+		if (d->n_failed > 0)
+			status = 1;
+		if (d->stop_reason && strcmp(d->stop_reason, "finished"))
+			status = 1;
+	}
+out_loop:
+	if (d->w)
+		watcher_stop(d->w);
+	uv_walk(&d->loop, close_walk, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&d->loop) != 0)
+		status = status ? status : 0;
+out_log:
+	batch_queue_free(&d->q);
+	batch_queue_free(&d->busy);
+	batch_queue_free(&d->redo);
+	batch_queue_free(&d->own_moves);
+	log_close(&d->lg);
+	free(d);
+	return status;
+}

@@ -1,0 +1,248 @@
+/*
+ * thumbwatch: command line, configuration sources, and the role switch.
+ *
+ * The same binary is the supervisor (run, once), a one-shot tool
+ * (check-config) and, re-executed by the supervisor, a worker: a worker
+ * starts as a fresh process image, so libvips' threads never meet fork().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "worker.h"
+
+#define EX_USAGE 64
+#define EX_CONFIG 78
+
+extern char **environ;
+
+struct cli {
+	const char *command;
+	const char *config_path;	/* NULL: the default, if present */
+	const char *env_path;
+	int argc;
+	char **argv;
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: thumbwatch [run|once|check-config] [--config FILE] "
+	    "[--env-file FILE]\n"
+	    "                  [--KEY VALUE ...] [-h|--help] [-V|--version]\n"
+	    "\n"
+	    "  run           watch INPUT_DIR and make thumbnails (default)\n"
+	    "  once          process what INPUT_DIR holds now, then exit "
+	    "(status 1 if any file failed)\n"
+	    "  check-config  print the effective configuration and where "
+	    "each value came from\n"
+	    "\n"
+	    "  --config FILE    INI file (default config/thumbwatch.ini when "
+	    "present)\n"
+	    "  --env-file FILE  KEY=VALUE file (default ./.env when present)\n"
+	    "\n"
+	    "Every key below is also an environment variable THUMBWATCH_KEY "
+	    "and a flag\n--key-name. Precedence: defaults < INI < .env < "
+	    "environment < flags.\n\nKeys:\n");
+	config_usage_keys(fp);
+	fprintf(fp, "\nSignals: TERM/INT finish in-flight work and exit; HUP "
+	    "reopens the log and reloads the configuration.\n");
+}
+
+/* Applies every source in precedence order into cfg. */
+static int
+load_config(const struct cli *cli, struct config *cfg, char *err,
+    size_t errlen)
+{
+	const char *ini = cli->config_path ? cli->config_path :
+	    "config/thumbwatch.ini";
+	const char *env = cli->env_path ? cli->env_path : ".env";
+	char key[128];
+	long ncpu;
+	int i, rc;
+
+	if ((rc = config_init(cfg)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	rc = config_load_ini(cfg, ini, err, errlen);
+	if (rc == -ENOENT && cli->config_path) {
+		snprintf(err, errlen, "--config %s: no such file", ini);
+		goto fail;
+	}
+	if (rc < 0 && rc != -ENOENT)
+		goto fail;
+	rc = config_load_env_file(cfg, env, err, errlen);
+	if (rc == -ENOENT && cli->env_path) {
+		snprintf(err, errlen, "--env-file %s: no such file", env);
+		goto fail;
+	}
+	if (rc < 0 && rc != -ENOENT)
+		goto fail;
+	if ((rc = config_load_environ(cfg, environ, err, errlen)) < 0)
+		goto fail;
+	for (i = 0; i < cli->argc; i++) {
+		const char *a = cli->argv[i] + 2, *eq = strchr(a, '=');
+		const char *val;
+		size_t n = eq ? (size_t)(eq - a) : strlen(a), k;
+
+		if (n >= sizeof(key))
+			n = sizeof(key) - 1;
+		for (k = 0; k < n; k++)
+			key[k] = a[k] == '-' ? '_' : a[k];
+		key[n] = '\0';
+		val = eq ? eq + 1 : cli->argv[++i];
+		if ((rc = config_set(cfg, key, val, "command line", err,
+		    errlen)) < 0)
+			goto fail;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if ((rc = config_finish(cfg, ncpu > 0 ? (int)ncpu : 1, err,
+	    errlen)) < 0)
+		goto fail;
+	return 0;
+fail:
+	config_free(cfg);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+static int
+reload_config(void *ud, struct config *out, char *err, size_t errlen)
+{
+	return load_config(ud, out, err, errlen);
+}
+
+static bool
+is_config_flag(const char *a)
+{
+	char key[128];
+	size_t i, k, n;
+
+	if (strncmp(a, "--", 2) != 0)
+		return false;
+	a += 2;
+	n = strcspn(a, "=");
+	if (n == 0 || n >= sizeof(key))
+		return false;
+	for (k = 0; k < n; k++)
+		key[k] = (char)(a[k] == '-' ? '_' : (a[k] >= 'a' && a[k] <= 'z' ?
+		    a[k] - 32 : a[k]));
+	key[n] = '\0';
+	for (i = 0; i < config_nkeys(); i++)
+		if (strcmp(config_key_name(i), key) == 0)
+			return true;
+	return false;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	struct config cfg;
+	char err[1024], exe[PATH_MAX];
+	char **flags;
+	size_t exelen = sizeof(exe);
+	int i, rc, nflags = 0;
+	enum daemon_mode mode;
+
+	/* Worker mode: "thumbwatch worker --formats LIST", fd 3 = channel. */
+	if (argc >= 2 && strcmp(argv[1], "worker") == 0) {
+		const char *formats = "jpg,jpeg,png,webp,tif,tiff,gif,heic,"
+		    "heif,avif,jxl";
+		if (argc >= 4 && strcmp(argv[2], "--formats") == 0)
+			formats = argv[3];
+		return worker_main(3, argv[0], formats);
+	}
+
+	if ((flags = calloc((size_t)argc + 1, sizeof(*flags))) == NULL)
+		return 70;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("thumbwatch %s (libuv %s)\n", THUMBWATCH_VERSION,
+			    uv_version_string());
+			return 0;
+		}
+		if (!strcmp(a, "--config") || !strcmp(a, "--env-file")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "thumbwatch: %s needs a file\n", a);
+				return EX_USAGE;
+			}
+			if (!strcmp(a, "--config"))
+				cli.config_path = argv[++i];
+			else
+				cli.env_path = argv[++i];
+			continue;
+		}
+		if (!strncmp(a, "--config=", 9)) {
+			cli.config_path = a + 9;
+			continue;
+		}
+		if (!strncmp(a, "--env-file=", 11)) {
+			cli.env_path = a + 11;
+			continue;
+		}
+		if (a[0] == '-') {
+			if (!is_config_flag(a)) {
+				fprintf(stderr, "thumbwatch: unknown option %s "
+				    "(see thumbwatch --help)\n", a);
+				return EX_USAGE;
+			}
+			flags[nflags++] = argv[i];
+			if (strchr(a, '=') == NULL) {
+				if (i + 1 >= argc) {
+					fprintf(stderr, "thumbwatch: %s needs a "
+					    "value\n", a);
+					return EX_USAGE;
+				}
+				flags[nflags++] = argv[++i];
+			}
+			continue;
+		}
+		if (cli.command) {
+			fprintf(stderr, "thumbwatch: unexpected argument %s\n", a);
+			return EX_USAGE;
+		}
+		cli.command = a;
+	}
+	cli.argc = nflags;
+	cli.argv = flags;
+	if (cli.command == NULL)
+		cli.command = "run";
+	if (strcmp(cli.command, "run") && strcmp(cli.command, "once") &&
+	    strcmp(cli.command, "check-config")) {
+		fprintf(stderr, "thumbwatch: unknown command %s (run, once, "
+		    "check-config)\n", cli.command);
+		return EX_USAGE;
+	}
+
+	if ((rc = load_config(&cli, &cfg, err, sizeof(err))) < 0) {
+		fprintf(stderr, "thumbwatch: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (!strcmp(cli.command, "check-config")) {
+		config_dump(&cfg, stdout);
+		config_free(&cfg);
+		return 0;
+	}
+	if (uv_exepath(exe, &exelen) < 0) {
+		fprintf(stderr, "thumbwatch: cannot find my own executable\n");
+		return 70;
+	}
+	mode = strcmp(cli.command, "once") ? DAEMON_RUN : DAEMON_ONCE;
+	rc = daemon_main(&cfg, mode, exe, reload_config, &cli);
+	config_free(&cfg);
+	free(flags);
+	return rc;
+}

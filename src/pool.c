@@ -1,0 +1,617 @@
+/*
+ * pool: worker processes, their channels, deadlines and replacement.
+ *
+ * A worker handles its items strictly in order, so the item it is working
+ * on is always the oldest one it holds: when it dies, that one is the
+ * culprit and the rest were never started.  The deadline restarts at every
+ * result, so it bounds one image, not a batch.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+#define RESPAWN_MIN_MS 200
+#define RESPAWN_MAX_MS 30000
+
+enum wstate { W_DOWN, W_STARTING, W_IDLE, W_BUSY, W_EXITING };
+
+struct inflight {
+	struct batch_item *item;
+	uint32_t id;
+	struct inflight *next;
+};
+
+struct worker {
+	struct pool *pool;
+	int index;
+	enum wstate state;
+	uv_process_t proc;
+	uv_pipe_t pipe;
+	uv_timer_t deadline;
+	uv_timer_t respawn;
+	bool proc_open, pipe_open;
+	int pid;
+	struct inflight *head, *tail;
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	char lost_why[160];	/* set before we kill it */
+	int backoff_ms;
+	bool said_hello;
+};
+
+struct pool {
+	uv_loop_t *loop;
+	struct pool_options opt;
+	char exe[PATH_MAX];
+	char formats[256];
+	struct logger *lg;
+	struct pool_callbacks cb;
+	void *ud;
+	struct worker *w;
+	int n;
+	uint32_t next_id;
+	uint64_t restarts;
+	bool stopping, timers_closed;
+	int open_handles;
+	uv_timer_t grace;
+	void (*done_cb)(void *);
+};
+
+static void spawn(struct worker *wk);
+
+/* The oldest item is the one the worker was on; the others never started. */
+static struct batch_item *
+take_all(struct worker *wk, struct batch_item **culprit)
+{
+	struct batch_item *rest = NULL, **tailp = &rest;
+	struct inflight *f;
+
+	*culprit = NULL;
+	if ((f = wk->head) != NULL) {
+		wk->head = f->next;
+		f->item->next = NULL;
+		*culprit = f->item;
+		free(f);
+	}
+	while ((f = wk->head) != NULL) {
+		wk->head = f->next;
+		f->item->next = NULL;
+		*tailp = f->item;
+		tailp = &f->item->next;
+		free(f);
+	}
+	wk->tail = NULL;
+	return rest;
+}
+
+static void check_stopped(struct pool *p);
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	struct pool *p = h->data;
+
+	p->open_handles--;
+	check_stopped(p);
+}
+
+static void
+close_handle(struct pool *p, uv_handle_t *h)
+{
+	if (uv_is_closing(h))
+		return;
+	h->data = p;
+	p->open_handles++;
+	uv_close(h, handle_closed);
+}
+
+static void
+close_pipe(struct worker *wk)
+{
+	if (wk->pipe_open) {
+		wk->pipe_open = false;
+		close_handle(wk->pool, (uv_handle_t *)&wk->pipe);
+	}
+}
+
+/* Once every worker has exited, close the timers; done_cb runs when the
+ * last handle is gone, so the caller may free the loop's memory then. */
+static void
+check_stopped(struct pool *p)
+{
+	int i;
+
+	if (!p->stopping)
+		return;
+	for (i = 0; i < p->n; i++)
+		if (p->w[i].state != W_DOWN)
+			return;
+	if (!p->timers_closed) {
+		p->timers_closed = true;
+		for (i = 0; i < p->n; i++) {
+			close_handle(p, (uv_handle_t *)&p->w[i].deadline);
+			close_handle(p, (uv_handle_t *)&p->w[i].respawn);
+		}
+		close_handle(p, (uv_handle_t *)&p->grace);
+	}
+	if (p->open_handles == 0 && p->done_cb) {
+		void (*cb)(void *) = p->done_cb;
+		p->done_cb = NULL;
+		cb(p->ud);
+	}
+}
+
+static void
+respawn_cb(uv_timer_t *t)
+{
+	struct worker *wk = t->data;
+
+	if (!wk->pool->stopping)
+		spawn(wk);
+}
+
+static void
+exit_cb(uv_process_t *proc, int64_t status, int sig)
+{
+	struct worker *wk = proc->data;
+	struct pool *p = wk->pool;
+	struct batch_item *culprit, *rest;
+	struct json_buf *j;
+	char why[200];
+	bool expected = wk->state == W_EXITING || p->stopping;
+
+	uv_timer_stop(&wk->deadline);
+	close_pipe(wk);
+	wk->proc_open = false;
+	close_handle(p, (uv_handle_t *)proc);
+
+	if (wk->lost_why[0])
+		snprintf(why, sizeof(why), "%s", wk->lost_why);
+	else if (sig)
+		snprintf(why, sizeof(why), "crashed (signal %d: %s)", sig,
+		    strsignal(sig));
+	else
+		snprintf(why, sizeof(why), "exited with status %d", (int)status);
+
+	rest = take_all(wk, &culprit);
+	if (!expected || culprit || rest) {
+		if ((j = log_begin(p->lg, expected ? LOG_INFO : LOG_WARN,
+		    "worker_exited")) != NULL) {
+			json_int(j, "worker", wk->index + 1);
+			json_int(j, "pid", wk->pid);
+			json_str(j, "reason", wk->lost_why[0] ? "timeout" :
+			    sig ? "crashed" : "exited");
+			if (sig)
+				json_int(j, "signal", sig);
+			else
+				json_int(j, "status", status);
+			log_commit(p->lg);
+		}
+	}
+	wk->lost_why[0] = '\0';
+	wk->state = W_DOWN;
+	if (culprit || rest)
+		p->cb.on_lost(p->ud, wk->index, culprit, rest,
+		    p->stopping ? "shutdown" : why);
+	if (p->stopping) {
+		check_stopped(p);
+		return;
+	}
+	p->restarts++;
+	/* A worker that dies before it is ready is broken, not unlucky:
+	 * back off so a bad install cannot fork-loop. */
+	if (!wk->said_hello) {
+		wk->backoff_ms = wk->backoff_ms ? wk->backoff_ms * 2 :
+		    RESPAWN_MIN_MS;
+		if (wk->backoff_ms > RESPAWN_MAX_MS)
+			wk->backoff_ms = RESPAWN_MAX_MS;
+		uv_timer_start(&wk->respawn, respawn_cb,
+		    (uint64_t)wk->backoff_ms, 0);
+	} else {
+		wk->backoff_ms = 0;
+		spawn(wk);
+	}
+}
+
+static void
+kill_worker(struct worker *wk, const char *why)
+{
+	if (why && wk->lost_why[0] == '\0')
+		snprintf(wk->lost_why, sizeof(wk->lost_why), "%s", why);
+	if (wk->proc_open && wk->state != W_DOWN)
+		uv_process_kill(&wk->proc, SIGKILL);
+}
+
+static void
+deadline_cb(uv_timer_t *t)
+{
+	struct worker *wk = t->data;
+	char why[160];
+
+	snprintf(why, sizeof(why), "timed out after %d ms (IMAGE_TIMEOUT_MS)",
+	    wk->pool->opt.image_timeout_ms);
+	kill_worker(wk, why);
+}
+
+static void
+arm_deadline(struct worker *wk)
+{
+	if (wk->head)
+		uv_timer_start(&wk->deadline, deadline_cb,
+		    (uint64_t)wk->pool->opt.image_timeout_ms, 0);
+	else
+		uv_timer_stop(&wk->deadline);
+}
+
+static void
+protocol_error(struct worker *wk, const char *what)
+{
+	log_msg(wk->pool->lg, LOG_ERROR, "worker_protocol_error",
+	    "worker %d: %s", wk->index + 1, what);
+	kill_worker(wk, "sent a malformed message");
+}
+
+static void
+handle_frame(struct worker *wk, const struct ipc_frame *fr)
+{
+	struct pool *p = wk->pool;
+	struct ipc_result res;
+	struct inflight *f;
+	struct batch_item *item;
+
+	switch (fr->type) {
+	case IPC_HELLO:
+		if (wk->said_hello) {
+			protocol_error(wk, "second hello");
+			return;
+		}
+		wk->said_hello = true;
+		wk->state = W_IDLE;
+		if (p->cb.on_idle)
+			p->cb.on_idle(p->ud);
+		return;
+	case IPC_RESULT:
+		f = wk->head;
+		if (f == NULL || f->id != fr->id) {
+			protocol_error(wk, "result for a job it does not hold");
+			return;
+		}
+		if (ipc_result_decode(fr->payload, fr->len, &res) < 0) {
+			protocol_error(wk, "undecodable result");
+			return;
+		}
+		wk->head = f->next;
+		if (wk->head == NULL)
+			wk->tail = NULL;
+		item = f->item;
+		free(f);
+		arm_deadline(wk);
+		if (wk->head == NULL && wk->state == W_BUSY)
+			wk->state = W_IDLE;
+		p->cb.on_result(p->ud, wk->index, item, &res);
+		if (wk->state == W_IDLE && p->cb.on_idle && !p->stopping)
+			p->cb.on_idle(p->ud);
+		return;
+	default:
+		protocol_error(wk, "unknown message type");
+	}
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct worker *wk = h->data;
+
+	(void)hint;
+	if (wk->rcap - wk->rlen < 65536) {
+		size_t nc = wk->rcap ? wk->rcap * 2 : 131072;
+		uint8_t *nb = realloc(wk->rbuf, nc);
+		if (nb == NULL) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+		wk->rbuf = nb;
+		wk->rcap = nc;
+	}
+	*buf = uv_buf_init((char *)wk->rbuf + wk->rlen,
+	    (unsigned)(wk->rcap - wk->rlen));
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct worker *wk = s->data;
+	struct ipc_frame fr;
+	size_t off = 0;
+	int used;
+
+	(void)buf;
+	if (n < 0) {
+		/* EOF: the process exit callback does the bookkeeping. */
+		uv_read_stop(s);
+		return;
+	}
+	wk->rlen += (size_t)n;
+	while (off < wk->rlen) {
+		used = ipc_decode(wk->rbuf + off, wk->rlen - off, &fr);
+		if (used == 0)
+			break;
+		if (used < 0) {
+			protocol_error(wk, "malformed frame");
+			wk->rlen = 0;
+			return;
+		}
+		handle_frame(wk, &fr);
+		off += (size_t)used;
+		if (wk->state == W_DOWN)
+			break;
+	}
+	memmove(wk->rbuf, wk->rbuf + off, wk->rlen - off);
+	wk->rlen -= off;
+}
+
+static void
+spawn(struct worker *wk)
+{
+	struct pool *p = wk->pool;
+	uv_process_options_t o;
+	uv_stdio_container_t stdio[4];
+	char *args[5];
+	struct json_buf *j;
+	int sv[2], rc;
+
+	memset(&o, 0, sizeof(o));
+	wk->said_hello = false;
+	wk->rlen = 0;
+	wk->lost_why[0] = '\0';
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		rc = -errno;
+		goto fail;
+	}
+	args[0] = p->exe;
+	args[1] = "worker";
+	args[2] = "--formats";
+	args[3] = p->formats;
+	args[4] = NULL;
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_IGNORE;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = 2;
+	stdio[3].flags = UV_INHERIT_FD;
+	stdio[3].data.fd = sv[1];
+	o.file = p->exe;
+	o.args = args;
+	o.exit_cb = exit_cb;
+	o.stdio = stdio;
+	o.stdio_count = 4;
+	wk->proc.data = wk;
+	if ((rc = uv_spawn(p->loop, &wk->proc, &o)) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		/* uv_spawn failure still needs the handle closed. */
+		close_handle(p, (uv_handle_t *)&wk->proc);
+		goto fail;
+	}
+	close(sv[1]);
+	wk->proc_open = true;
+	wk->pid = wk->proc.pid;
+	uv_pipe_init(p->loop, &wk->pipe, 0);
+	wk->pipe.data = wk;
+	uv_pipe_open(&wk->pipe, sv[0]);
+	wk->pipe_open = true;
+	wk->state = W_STARTING;
+	uv_read_start((uv_stream_t *)&wk->pipe, alloc_cb, read_cb);
+	if ((j = log_begin(p->lg, LOG_INFO, "worker_spawned")) != NULL) {
+		json_int(j, "worker", wk->index + 1);
+		json_int(j, "pid", wk->pid);
+		log_commit(p->lg);
+	}
+	return;
+fail:
+	log_msg(p->lg, LOG_ERROR, "worker_spawn_failed", "worker %d: %s",
+	    wk->index + 1, uv_strerror(rc));
+	wk->state = W_DOWN;
+	wk->backoff_ms = wk->backoff_ms ? wk->backoff_ms * 2 : RESPAWN_MIN_MS;
+	if (wk->backoff_ms > RESPAWN_MAX_MS)
+		wk->backoff_ms = RESPAWN_MAX_MS;
+	uv_timer_start(&wk->respawn, respawn_cb, (uint64_t)wk->backoff_ms, 0);
+}
+
+int
+pool_start(struct pool **pp, uv_loop_t *loop, const struct pool_options *opt,
+    struct logger *lg, const struct pool_callbacks *cb, void *ud)
+{
+	struct pool *p;
+	int i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -ENOMEM;
+	if ((p->w = calloc((size_t)opt->workers, sizeof(*p->w))) == NULL) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->loop = loop;
+	p->opt = *opt;
+	snprintf(p->exe, sizeof(p->exe), "%s", opt->exe);
+	snprintf(p->formats, sizeof(p->formats), "%s", opt->formats);
+	p->lg = lg;
+	p->cb = *cb;
+	p->ud = ud;
+	p->n = opt->workers;
+	p->next_id = 1;
+	uv_timer_init(loop, &p->grace);
+	p->grace.data = p;
+	for (i = 0; i < p->n; i++) {
+		struct worker *wk = &p->w[i];
+		wk->pool = p;
+		wk->index = i;
+		uv_timer_init(loop, &wk->deadline);
+		uv_timer_init(loop, &wk->respawn);
+		wk->deadline.data = wk->respawn.data = wk;
+		spawn(wk);
+	}
+	*pp = p;
+	return 0;
+}
+
+int
+pool_idle_count(const struct pool *p)
+{
+	int i, n = 0;
+
+	for (i = 0; i < p->n; i++)
+		n += p->w[i].state == W_IDLE;
+	return n;
+}
+
+int
+pool_busy_count(const struct pool *p)
+{
+	int i, n = 0;
+
+	for (i = 0; i < p->n; i++)
+		n += p->w[i].state == W_BUSY;
+	return n;
+}
+
+int
+pool_size(const struct pool *p)
+{
+	return p->n;
+}
+
+uint64_t
+pool_restarts(const struct pool *p)
+{
+	return p->restarts;
+}
+
+int
+pool_idle_worker(const struct pool *p)
+{
+	int i;
+
+	if (p->stopping)
+		return -1;
+	for (i = 0; i < p->n; i++)
+		if (p->w[i].state == W_IDLE)
+			return i;
+	return -1;
+}
+
+static void
+write_done(uv_write_t *req, int status)
+{
+	(void)status;	/* a dead worker is noticed by its exit */
+	free(req->data);
+	free(req);
+}
+
+int
+pool_send(struct pool *p, int index, struct batch_item *item,
+    const struct ipc_job *job)
+{
+	struct worker *wk = &p->w[index];
+	struct ipc_writer pw;
+	struct inflight *f;
+	uv_write_t *req;
+	uv_buf_t b;
+	uint8_t *frame;
+	int rc, n;
+
+	if (wk->state != W_IDLE && wk->state != W_BUSY)
+		return -EAGAIN;
+	ipc_writer_init(&pw);
+	if ((rc = ipc_job_encode(&pw, job)) < 0) {
+		ipc_writer_free(&pw);
+		return rc;
+	}
+	frame = malloc(IPC_HDR_SIZE + pw.len);
+	req = malloc(sizeof(*req));
+	f = malloc(sizeof(*f));
+	if (frame == NULL || req == NULL || f == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	f->id = p->next_id++;
+	if (p->next_id == 0)
+		p->next_id = 1;
+	n = ipc_encode(frame, IPC_HDR_SIZE + pw.len, IPC_JOB, f->id, pw.buf,
+	    pw.len);
+	if (n < 0) {
+		rc = n;
+		goto fail;
+	}
+	b = uv_buf_init((char *)frame, (unsigned)n);
+	req->data = frame;
+	if ((rc = uv_write(req, (uv_stream_t *)&wk->pipe, &b, 1,
+	    write_done)) < 0)
+		goto fail;
+	ipc_writer_free(&pw);
+	f->item = item;
+	f->next = NULL;
+	if (wk->tail)
+		wk->tail->next = f;
+	else
+		wk->head = f;
+	wk->tail = f;
+	if (wk->state == W_IDLE) {
+		wk->state = W_BUSY;
+		arm_deadline(wk);
+	}
+	return 0;
+fail:
+	ipc_writer_free(&pw);
+	free(frame);
+	free(req);
+	free(f);
+	return rc;
+}
+
+static void
+grace_cb(uv_timer_t *t)
+{
+	struct pool *p = t->data;
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		kill_worker(&p->w[i], "shutdown");
+}
+
+void
+pool_stop(struct pool *p, int grace_ms, void (*done_cb)(void *ud))
+{
+	int i;
+
+	p->stopping = true;
+	p->done_cb = done_cb;
+	for (i = 0; i < p->n; i++) {
+		struct worker *wk = &p->w[i];
+		uv_timer_stop(&wk->respawn);
+		if (wk->state == W_DOWN)
+			continue;
+		wk->state = W_EXITING;
+		/* EOF on its channel tells the worker to exit. */
+		uv_read_stop((uv_stream_t *)&wk->pipe);
+		close_pipe(wk);
+	}
+	uv_timer_start(&p->grace, grace_cb, (uint64_t)grace_ms, 0);
+	check_stopped(p);
+}
+
+void
+pool_free(struct pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		free(p->w[i].rbuf);
+	free(p->w);
+	free(p);
+}

@@ -1,0 +1,43 @@
+/*
+ * uptodate: the verdict on one thumbnail, from stat results the caller took.
+ *
+ * Owns only the order of the checks, which is what makes a restart after
+ * `kill -9` cheap and correct: existence first (nothing else can be judged
+ * without a file), then the source's mtime (workers copy it onto every
+ * output, so any edit or replacement of the source shows as a mismatch,
+ * in either direction), then the preset epoch (a thumbnail whose ctime is
+ * older than the preset's current definition was made under an old one).
+ */
+#include <stddef.h>
+
+#include "uptodate.h"
+
+enum uptodate_verdict
+uptodate_check(int64_t src_mtime_ns, const struct uptodate_stat *out,
+    int64_t preset_epoch_ns)
+{
+	if (out == NULL || !out->exists)
+		return UPTODATE_MISSING;
+	if (out->mtime_ns != src_mtime_ns)
+		return UPTODATE_SOURCE_CHANGED;
+	if (out->ctime_ns < preset_epoch_ns)
+		return UPTODATE_PRESET_CHANGED;
+	return UPTODATE_FRESH;
+}
+
+/* Names as they appear in log lines (the `reason` of a redo). */
+const char *
+uptodate_verdict_name(enum uptodate_verdict v)
+{
+	switch (v) {
+	case UPTODATE_FRESH:
+		return "fresh";
+	case UPTODATE_MISSING:
+		return "missing";
+	case UPTODATE_SOURCE_CHANGED:
+		return "source_changed";
+	case UPTODATE_PRESET_CHANGED:
+		return "preset_changed";
+	}
+	return "unknown";
+}

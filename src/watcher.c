@@ -1,0 +1,794 @@
+/*
+ * watcher: directory walks, inotify and fs_event back-ends, settling.
+ *
+ * Events are hints and the walk is the truth: every new folder is watched
+ * first and walked second, so a file that lands in between is seen by one
+ * or the other; an inotify queue overflow or a watch that could not be
+ * added falls back to walking again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
+
+#include "batch.h"
+#include "pathmap.h"
+#include "watcher.h"
+
+#define INOTIFY_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
+    IN_CREATE | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+#define MOVE_PAIR_MS 100
+#define DEGRADED_RESCAN_S 30
+
+struct wdir {
+	char *rel;		/* "" for the input dir itself */
+	int wd;			/* inotify watch descriptor, or -1 */
+	uv_fs_event_t *fse;	/* fs_event back-end handle, or NULL */
+	struct watcher *w;
+};
+
+struct pending_move {
+	uint32_t cookie;
+	char *rel;
+	bool is_dir;
+	uint64_t at_ms;
+	struct pending_move *next;
+};
+
+struct watcher {
+	uv_loop_t *loop;
+	const struct config *cfg;
+	struct logger *lg;
+	struct watcher_callbacks cb;
+	void *ud;
+	enum watch_backend backend;
+
+	char root[PATH_MAX];
+	char excl_out[PATH_MAX];	/* output dir relative to root, or "" */
+	char excl_done[PATH_MAX];
+
+	struct wdir **dirs;
+	size_t ndirs, capdirs;
+
+	int ifd;			/* inotify descriptor */
+	uv_poll_t poll;
+	bool poll_active;
+
+	struct pending_move *moves;
+	uv_timer_t move_timer;
+
+	/* Files waiting for their mtime to be SETTLE_MS old; queued_ms is
+	 * when to look again. */
+	struct batch_queue settling;
+	uv_timer_t settle_timer;
+	uv_timer_t rescan_timer;
+	uv_timer_t startup;
+	bool degraded;			/* a watch could not be added */
+	bool walking;
+	int closing;
+};
+
+static void walk_dir(struct watcher *, const char *, struct watcher_scan_stats *);
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool
+excluded(const struct watcher *w, const char *rel)
+{
+	const char *ex[2] = { w->excl_out, w->excl_done };
+	size_t n;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (ex[i][0] == '\0')
+			continue;
+		n = strlen(ex[i]);
+		if (strncmp(rel, ex[i], n) == 0 &&
+		    (rel[n] == '\0' || rel[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static int
+abs_path(const struct watcher *w, const char *rel, char *out, size_t cap)
+{
+	return pathmap_join(out, cap, w->root, rel);
+}
+
+static struct wdir *
+find_dir_rel(const struct watcher *w, const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < w->ndirs; i++)
+		if (w->dirs[i] && strcmp(w->dirs[i]->rel, rel) == 0)
+			return w->dirs[i];
+	return NULL;
+}
+
+static struct wdir *
+find_dir_wd(const struct watcher *w, int wd)
+{
+	size_t i;
+
+	for (i = 0; i < w->ndirs; i++)
+		if (w->dirs[i] && w->dirs[i]->wd == wd)
+			return w->dirs[i];
+	return NULL;
+}
+
+static void
+fse_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+drop_dir(struct watcher *w, size_t i)
+{
+	struct wdir *d = w->dirs[i];
+
+	if (d->fse)
+		uv_close((uv_handle_t *)d->fse, fse_closed);
+	free(d->rel);
+	free(d);
+	w->dirs[i] = w->dirs[--w->ndirs];
+}
+
+/* ---- settling ---------------------------------------------------------- */
+
+static void
+settle_add(struct watcher *w, const char *rel, uint64_t due)
+{
+	if (batch_queue_push(&w->settling, rel, due) < 0)
+		log_msg(w->lg, LOG_ERROR, "error", "out of memory settling %s",
+		    rel);
+}
+
+/* Ready when the mtime is SETTLE_MS old: a writer that is still at work
+ * keeps pushing it forward. */
+static void
+settle_tick(uv_timer_t *t)
+{
+	struct watcher *w = t->data;
+	struct batch_queue again;
+	struct batch_item *it;
+	char path[PATH_MAX];
+	struct stat st;
+	uint64_t now = now_ms(), mt;
+
+	batch_queue_init(&again);
+	while ((it = batch_queue_pop(&w->settling)) != NULL) {
+		if (it->queued_ms > now) {
+			batch_queue_push(&again, it->rel, it->queued_ms);
+		} else if (abs_path(w, it->rel, path, sizeof(path)) == 0 &&
+		    lstat(path, &st) == 0) {
+			mt = (uint64_t)st.st_mtim.tv_sec * 1000 +
+			    (uint64_t)st.st_mtim.tv_nsec / 1000000;
+			if (mt + (uint64_t)w->cfg->settle_ms > now &&
+			    mt <= now + 1000)
+				batch_queue_push(&again, it->rel,
+				    mt + (uint64_t)w->cfg->settle_ms);
+			else
+				w->cb.on_file(w->ud, it->rel, WATCHER_SCAN);
+		}
+		batch_item_free(it);
+	}
+	/* Swap the survivors back in. */
+	batch_queue_free(&w->settling);
+	w->settling = again;
+}
+
+static void
+consider_file(struct watcher *w, const char *rel, const struct stat *st,
+    enum watcher_why why)
+{
+	uint64_t mt, now = now_ms();
+
+	mt = (uint64_t)st->st_mtim.tv_sec * 1000 +
+	    (uint64_t)st->st_mtim.tv_nsec / 1000000;
+	/* Recently written: it may still be open for writing. */
+	if (S_ISREG(st->st_mode) && mt + (uint64_t)w->cfg->settle_ms > now &&
+	    mt <= now + 1000)
+		settle_add(w, rel, mt + (uint64_t)w->cfg->settle_ms);
+	else
+		w->cb.on_file(w->ud, rel, why);
+}
+
+/* ---- watches ----------------------------------------------------------- */
+
+static void fse_cb(uv_fs_event_t *h, const char *name, int events, int status);
+
+static int
+add_watch(struct watcher *w, const char *rel)
+{
+	char path[PATH_MAX];
+	struct wdir *d;
+	int rc;
+
+	if ((rc = abs_path(w, rel, path, sizeof(path))) < 0)
+		return rc;
+	if ((d = find_dir_rel(w, rel)) != NULL && w->backend == BACKEND_FSEVENT)
+		return 0;
+	if (d == NULL) {
+		if ((d = calloc(1, sizeof(*d))) == NULL ||
+		    (d->rel = strdup(rel)) == NULL) {
+			free(d);
+			return -ENOMEM;
+		}
+		d->wd = -1;
+		d->w = w;
+		if (w->ndirs == w->capdirs) {
+			size_t nc = w->capdirs ? w->capdirs * 2 : 64;
+			struct wdir **nd = realloc(w->dirs, nc * sizeof(*nd));
+			if (nd == NULL) {
+				free(d->rel);
+				free(d);
+				return -ENOMEM;
+			}
+			w->dirs = nd;
+			w->capdirs = nc;
+		}
+		w->dirs[w->ndirs++] = d;
+	}
+#ifdef __linux__
+	if (w->backend == BACKEND_INOTIFY) {
+		int wd = inotify_add_watch(w->ifd, path, INOTIFY_MASK);
+		if (wd == -1) {
+			rc = -errno;
+			goto fail;
+		}
+		/* A renamed folder keeps its wd: drop the stale entry. */
+		struct wdir *old = find_dir_wd(w, wd);
+		if (old && old != d) {
+			free(old->rel);
+			old->rel = strdup(rel);
+			old->wd = wd;
+			d->wd = -2;
+			for (size_t i = 0; i < w->ndirs; i++)
+				if (w->dirs[i] == d) {
+					drop_dir(w, i);
+					break;
+				}
+			return 0;
+		}
+		d->wd = wd;
+		return 0;
+	}
+#endif
+	if ((d->fse = malloc(sizeof(*d->fse))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	uv_fs_event_init(w->loop, d->fse);
+	d->fse->data = d;
+	if ((rc = uv_fs_event_start(d->fse, fse_cb, path, 0)) < 0) {
+		uv_close((uv_handle_t *)d->fse, fse_closed);
+		d->fse = NULL;
+		goto fail;
+	}
+	return 0;
+fail:
+	for (size_t i = 0; i < w->ndirs; i++)
+		if (w->dirs[i] == d) {
+			drop_dir(w, i);
+			break;
+		}
+	return rc;
+}
+
+static void
+rescan_tick(uv_timer_t *t)
+{
+	watcher_rescan(t->data, ((struct watcher *)t->data)->degraded ?
+	    "unwatched folders" : "periodic");
+}
+
+static void
+watch_failed(struct watcher *w, const char *rel, int rc)
+{
+	struct json_buf *j;
+
+	if ((j = log_begin(w->lg, LOG_ERROR, "watch_failed")) != NULL) {
+		json_str(j, "dir", rel);
+		if (rc == -ENOSPC)
+			json_str(j, "error", "inotify watch limit reached: "
+			    "raise fs.inotify.max_user_watches (sysctl -w "
+			    "fs.inotify.max_user_watches=524288); falling back "
+			    "to rescanning every 30 s");
+		else
+			json_str(j, "error", strerror(-rc));
+		log_commit(w->lg);
+	}
+	if (!w->degraded) {
+		w->degraded = true;
+		if (w->cfg->rescan_interval_s == 0)
+			uv_timer_start(&w->rescan_timer, rescan_tick,
+			    DEGRADED_RESCAN_S * 1000, DEGRADED_RESCAN_S * 1000);
+	}
+}
+
+/* ---- walking ----------------------------------------------------------- */
+
+static void
+walk_dir(struct watcher *w, const char *rel, struct watcher_scan_stats *st)
+{
+	char path[PATH_MAX], child[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	DIR *dir;
+	int rc, dfd;
+
+	if (excluded(w, rel))
+		return;
+	/* Watch before listing: a file that lands in between is then seen
+	 * by the listing or by an event, never by neither. */
+	if ((rc = add_watch(w, rel)) < 0 && rc != -ENOENT && rc != -ENOTDIR)
+		watch_failed(w, rel, rc);
+	if (abs_path(w, rel, path, sizeof(path)) < 0)
+		return;
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 || (dir = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		if (errno != ENOENT)
+			log_msg(w->lg, LOG_WARN, "scan_error", "%s: %s",
+			    rel[0] ? rel : ".", strerror(errno));
+		return;
+	}
+	st->dirs++;
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (pathmap_join(child, sizeof(child), rel, de->d_name) < 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			walk_dir(w, child, st);
+		} else {
+			st->files++;
+			consider_file(w, child, &sb, WATCHER_SCAN);
+		}
+	}
+	closedir(dir);
+}
+
+static void
+full_walk(struct watcher *w, const char *reason)
+{
+	struct watcher_scan_stats st = { 0 };
+	uint64_t t0 = now_ms();
+
+	w->walking = true;
+	st.reason = reason;
+	walk_dir(w, "", &st);
+	st.ms = now_ms() - t0;
+	w->walking = false;
+	if (w->cb.on_scan_done)
+		w->cb.on_scan_done(w->ud, &st);
+}
+
+static void
+new_dir(struct watcher *w, const char *rel)
+{
+	struct watcher_scan_stats st = { 0 };
+
+	walk_dir(w, rel, &st);
+}
+
+/* ---- inotify ----------------------------------------------------------- */
+
+#ifdef __linux__
+static void
+rename_prefix(struct watcher *w, const char *from, const char *to)
+{
+	size_t n = strlen(from), i;
+	char buf[PATH_MAX];
+
+	for (i = 0; i < w->ndirs; i++) {
+		struct wdir *d = w->dirs[i];
+		if (strncmp(d->rel, from, n) != 0 ||
+		    (d->rel[n] != '\0' && d->rel[n] != '/'))
+			continue;
+		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", to, d->rel + n) >=
+		    sizeof(buf))
+			continue;
+		char *nr = strdup(buf);
+		if (nr) {
+			free(d->rel);
+			d->rel = nr;
+		}
+	}
+}
+
+static void
+forget_prefix(struct watcher *w, const char *rel)
+{
+	size_t n = strlen(rel), i = 0;
+
+	while (i < w->ndirs) {
+		struct wdir *d = w->dirs[i];
+		if (strncmp(d->rel, rel, n) == 0 &&
+		    (d->rel[n] == '\0' || d->rel[n] == '/')) {
+			if (d->wd >= 0)
+				inotify_rm_watch(w->ifd, d->wd);
+			drop_dir(w, i);
+		} else {
+			i++;
+		}
+	}
+}
+
+static void
+flush_moves(struct watcher *w, bool all)
+{
+	struct pending_move **pp = &w->moves, *m;
+	uint64_t now = now_ms();
+
+	while ((m = *pp) != NULL) {
+		if (!all && m->at_ms + MOVE_PAIR_MS > now) {
+			pp = &m->next;
+			continue;
+		}
+		*pp = m->next;
+		/* Moved out of the tree: for us it is gone. */
+		if (m->is_dir)
+			forget_prefix(w, m->rel);
+		batch_queue_remove(&w->settling, m->rel);
+		w->cb.on_delete(w->ud, m->rel, m->is_dir);
+		free(m->rel);
+		free(m);
+	}
+}
+
+static void
+move_tick(uv_timer_t *t)
+{
+	flush_moves(t->data, false);
+	if (((struct watcher *)t->data)->moves)
+		uv_timer_start(t, move_tick, MOVE_PAIR_MS, 0);
+}
+
+static struct pending_move *
+take_move(struct watcher *w, uint32_t cookie)
+{
+	struct pending_move **pp, *m;
+
+	for (pp = &w->moves; (m = *pp) != NULL; pp = &m->next)
+		if (m->cookie == cookie) {
+			*pp = m->next;
+			return m;
+		}
+	return NULL;
+}
+
+static void
+handle_event(struct watcher *w, const struct inotify_event *ev)
+{
+	char rel[PATH_MAX], path[PATH_MAX];
+	bool is_dir = ev->mask & IN_ISDIR;
+	struct pending_move *m;
+	struct wdir *d;
+	struct stat sb;
+
+	if (ev->mask & IN_Q_OVERFLOW) {
+		log_msg(w->lg, LOG_WARN, "rescan",
+		    "inotify queue overflowed: walking the tree again");
+		full_walk(w, "overflow");
+		return;
+	}
+	if ((d = find_dir_wd(w, ev->wd)) == NULL)
+		return;
+	if (ev->mask & IN_IGNORED) {
+		for (size_t i = 0; i < w->ndirs; i++)
+			if (w->dirs[i] == d) {
+				drop_dir(w, i);
+				break;
+			}
+		return;
+	}
+	if (ev->len == 0 ||
+	    pathmap_join(rel, sizeof(rel), d->rel, ev->name) < 0)
+		return;
+	if (excluded(w, rel))
+		return;
+
+	if (ev->mask & IN_MOVED_FROM) {
+		if ((m = calloc(1, sizeof(*m))) == NULL ||
+		    (m->rel = strdup(rel)) == NULL) {
+			free(m);
+			return;
+		}
+		m->cookie = ev->cookie;
+		m->is_dir = is_dir;
+		m->at_ms = now_ms();
+		m->next = w->moves;
+		w->moves = m;
+		uv_timer_start(&w->move_timer, move_tick, MOVE_PAIR_MS, 0);
+		return;
+	}
+	if (ev->mask & IN_MOVED_TO) {
+		if ((m = take_move(w, ev->cookie)) != NULL) {
+			if (m->is_dir)
+				rename_prefix(w, m->rel, rel);
+			if (batch_queue_remove(&w->settling, m->rel))
+				settle_add(w, rel, 0);
+			w->cb.on_move(w->ud, m->rel, rel, is_dir);
+			free(m->rel);
+			free(m);
+			return;
+		}
+		if (is_dir)
+			new_dir(w, rel);
+		else
+			w->cb.on_file(w->ud, rel, WATCHER_EVENT);
+		return;
+	}
+	if (ev->mask & IN_CLOSE_WRITE) {
+		batch_queue_remove(&w->settling, rel);
+		w->cb.on_file(w->ud, rel, WATCHER_EVENT);
+		return;
+	}
+	if (ev->mask & IN_CREATE) {
+		if (is_dir) {
+			new_dir(w, rel);
+			return;
+		}
+		/* A symlink or FIFO is complete when created: there will be
+		 * no close-after-write for it. */
+		if (abs_path(w, rel, path, sizeof(path)) == 0 &&
+		    lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+			w->cb.on_file(w->ud, rel, WATCHER_EVENT);
+		return;
+	}
+	if (ev->mask & IN_DELETE) {
+		batch_queue_remove(&w->settling, rel);
+		w->cb.on_delete(w->ud, rel, is_dir);
+	}
+}
+
+static void
+poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct watcher *w = h->data;
+	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t n;
+	char *p;
+
+	(void)events;
+	if (status < 0) {
+		log_msg(w->lg, LOG_ERROR, "error", "inotify poll: %s",
+		    uv_strerror(status));
+		return;
+	}
+	for (;;) {
+		n = read(w->ifd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			handle_event(w, ev);
+		}
+	}
+}
+#endif
+
+/* ---- fs_event ---------------------------------------------------------- */
+
+static void
+fse_cb(uv_fs_event_t *h, const char *name, int events, int status)
+{
+	struct wdir *d = h->data;
+	struct watcher *w = d->w;
+	char rel[PATH_MAX], path[PATH_MAX];
+	struct stat sb;
+
+	(void)events;
+	if (status < 0 || name == NULL)
+		return;
+	if (pathmap_join(rel, sizeof(rel), d->rel, name) < 0 ||
+	    excluded(w, rel) || abs_path(w, rel, path, sizeof(path)) < 0)
+		return;
+	if (lstat(path, &sb) == -1) {
+		if (errno == ENOENT) {
+			struct wdir *gone = find_dir_rel(w, rel);
+			batch_queue_remove(&w->settling, rel);
+			if (gone)
+				for (size_t i = 0; i < w->ndirs; i++)
+					if (w->dirs[i] == gone) {
+						drop_dir(w, i);
+						break;
+					}
+			w->cb.on_delete(w->ud, rel, gone != NULL);
+		}
+		return;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		if (find_dir_rel(w, rel) == NULL)
+			new_dir(w, rel);
+		return;
+	}
+	/* Every change restarts the quiet period: there is no
+	 * close-after-write here. */
+	if (!batch_queue_contains(&w->settling, rel))
+		settle_add(w, rel, now_ms() + (uint64_t)w->cfg->settle_ms);
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+static void
+startup_walk(uv_timer_t *t)
+{
+	full_walk(t->data, "startup");
+}
+
+static int
+rel_if_inside(const char *root, const char *dir, char *out, size_t cap)
+{
+	char real[PATH_MAX];
+
+	out[0] = '\0';
+	if (realpath(dir, real) == NULL)
+		return 0;
+	if (pathmap_relative(root, real, out, cap) < 0)
+		out[0] = '\0';
+	return 0;
+}
+
+int
+watcher_start(struct watcher **wp, uv_loop_t *loop, const struct config *cfg,
+    struct logger *lg, const struct watcher_callbacks *cb, void *ud)
+{
+	struct watcher *w;
+	int rc;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -ENOMEM;
+	w->loop = loop;
+	w->cfg = cfg;
+	w->lg = lg;
+	w->cb = *cb;
+	w->ud = ud;
+	w->ifd = -1;
+	batch_queue_init(&w->settling);
+	if (realpath(cfg->input_dir, w->root) == NULL) {
+		rc = -errno;
+		free(w);
+		return rc;
+	}
+	rel_if_inside(w->root, cfg->output_dir, w->excl_out,
+	    sizeof(w->excl_out));
+	if (cfg->source_action == ACTION_MOVE)
+		rel_if_inside(w->root, cfg->done_dir, w->excl_done,
+		    sizeof(w->excl_done));
+
+	w->backend = cfg->watch_backend;
+#ifdef __linux__
+	if (w->backend == BACKEND_AUTO)
+		w->backend = BACKEND_INOTIFY;
+#else
+	if (w->backend == BACKEND_INOTIFY) {
+		free(w);
+		return -ENOTSUP;
+	}
+	w->backend = BACKEND_FSEVENT;
+#endif
+	uv_timer_init(loop, &w->move_timer);
+	uv_timer_init(loop, &w->settle_timer);
+	uv_timer_init(loop, &w->rescan_timer);
+	uv_timer_init(loop, &w->startup);
+	w->move_timer.data = w->settle_timer.data = w->rescan_timer.data =
+	    w->startup.data = w;
+#ifdef __linux__
+	if (w->backend == BACKEND_INOTIFY) {
+		if ((w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+			rc = -errno;
+			log_msg(lg, LOG_ERROR, "error", "inotify_init1: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		uv_poll_init(loop, &w->poll, w->ifd);
+		w->poll.data = w;
+		uv_poll_start(&w->poll, UV_READABLE, poll_cb);
+		w->poll_active = true;
+	}
+#endif
+	{
+		uint64_t tick = (uint64_t)cfg->settle_ms / 4;
+		if (tick < 20)
+			tick = 20;
+		uv_timer_start(&w->settle_timer, settle_tick, tick, tick);
+	}
+	if (cfg->rescan_interval_s > 0)
+		uv_timer_start(&w->rescan_timer, rescan_tick,
+		    (uint64_t)cfg->rescan_interval_s * 1000,
+		    (uint64_t)cfg->rescan_interval_s * 1000);
+	/* Walk from the loop, once the caller has logged its start line. */
+	uv_timer_start(&w->startup, startup_walk, 0, 0);
+	*wp = w;
+	return 0;
+fail:
+	uv_close((uv_handle_t *)&w->move_timer, NULL);
+	uv_close((uv_handle_t *)&w->settle_timer, NULL);
+	uv_close((uv_handle_t *)&w->rescan_timer, NULL);
+	uv_close((uv_handle_t *)&w->startup, NULL);
+	/* The handles above are closed by the loop; w leaks rather than
+	 * being freed under them (start-up failure ends the process). */
+	return rc;
+}
+
+void
+watcher_rescan(struct watcher *w, const char *reason)
+{
+	if (!w->walking)
+		full_walk(w, reason);
+}
+
+bool
+watcher_busy(const struct watcher *w)
+{
+	return w->walking || w->settling.len > 0 || w->moves != NULL;
+}
+
+const char *
+watcher_backend_name(const struct watcher *w)
+{
+	return w->backend == BACKEND_INOTIFY ? "inotify" : "fsevent";
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	struct watcher *w = h->data;
+
+	if (--w->closing > 0)
+		return;
+	batch_queue_free(&w->settling);
+	if (w->ifd != -1)
+		close(w->ifd);
+	free(w->dirs);
+	free(w);
+}
+
+void
+watcher_stop(struct watcher *w)
+{
+	struct pending_move *m;
+
+	while (w->ndirs > 0)
+		drop_dir(w, w->ndirs - 1);
+	while ((m = w->moves) != NULL) {
+		w->moves = m->next;
+		free(m->rel);
+		free(m);
+	}
+	w->closing = 4;
+	uv_close((uv_handle_t *)&w->move_timer, handle_closed);
+	uv_close((uv_handle_t *)&w->settle_timer, handle_closed);
+	uv_close((uv_handle_t *)&w->rescan_timer, handle_closed);
+	uv_close((uv_handle_t *)&w->startup, handle_closed);
+	if (w->poll_active) {
+		w->closing++;
+		uv_close((uv_handle_t *)&w->poll, handle_closed);
+	}
+}
