@@ -1080,6 +1080,12 @@ load_epochs(struct daemon *d)
 	for (i = 0; i < d->cfg->npresets; i++) {
 		d->epochs[i] = 0;
 		config_preset_fingerprint(&d->cfg->presets[i], fp, sizeof(fp));
+		/* Flattening colour changes a JPEG's pixels too. */
+		if (d->cfg->presets[i].format == FORMAT_JPEG &&
+		    strlen(fp) + strlen(d->cfg->background) + 5 < sizeof(fp)) {
+			strcat(fp, " bg=");
+			strcat(fp, d->cfg->background);
+		}
 		if (pathmap_join(path, sizeof(path), dir,
 		    d->cfg->presets[i].name) < 0)
 			continue;
