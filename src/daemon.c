@@ -487,16 +487,22 @@ dispatch(struct daemon *d)
 	struct ipc_job *job;
 	uint64_t now = uv_now(&d->loop);
 	enum verdict v;
-	int wi, k;
+	int wi, k, idle;
 
 	d->want_dispatch = false;
 	if (d->draining || d->pool == NULL)
 		return;
 	if ((job = malloc(sizeof(*job))) == NULL)
 		return;
+	/* One decision per round, on the idle count at its start: once the
+	 * first idle worker has a batch the pool is no longer all idle, and
+	 * the others must not start waiting for that reason. */
+	idle = pool_idle_count(d->pool);
 	while (d->q.len > 0 && (wi = pool_idle_worker(d->pool)) >= 0) {
-		dec = batch_decide(&d->pol, d->q.len, pool_idle_count(d->pool),
-		    pool_size(d->pool), now - d->q.head->queued_ms);
+		dec = batch_decide(&d->pol, d->q.len, idle, pool_size(d->pool),
+		    now - d->q.head->queued_ms);
+		if (idle > 1)
+			idle--;
 		if (dec.take == 0) {
 			if (dec.wait_ms > 0)
 				uv_timer_start(&d->dispatch_timer,

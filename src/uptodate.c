@@ -12,13 +12,25 @@
 
 #include "uptodate.h"
 
+/* An output folder on a filesystem that keeps whole seconds (FAT, some
+ * SMB and NFS mounts) stores the copied mtime without its fraction; a
+ * mismatch in the fraction alone must not redo the thumbnail forever. */
+static int
+same_second_on_coarse_fs(int64_t src_ns, int64_t out_ns)
+{
+	const int64_t s = 1000000000;
+
+	return out_ns % s == 0 && src_ns >= 0 && out_ns / s == src_ns / s;
+}
+
 enum uptodate_verdict
 uptodate_check(int64_t src_mtime_ns, const struct uptodate_stat *out,
     int64_t preset_epoch_ns)
 {
 	if (out == NULL || !out->exists)
 		return UPTODATE_MISSING;
-	if (out->mtime_ns != src_mtime_ns)
+	if (out->mtime_ns != src_mtime_ns && !same_second_on_coarse_fs(
+	    src_mtime_ns, out->mtime_ns))
 		return UPTODATE_SOURCE_CHANGED;
 	if (out->ctime_ns < preset_epoch_ns)
 		return UPTODATE_PRESET_CHANGED;

@@ -1,0 +1,93 @@
+#!/bin/sh
+# Builds every tests/fuzz/fuzz_*.c with libFuzzer, ASan and UBSan into
+# build-fuzz/, runs each for ${1:-60} seconds on a scratch copy of its seed
+# corpus (the committed seeds never grow), keeps crashing inputs in
+# tests/fuzz/findings/ (git-ignored), prints the executions per harness,
+# and exits non-zero when a harness crashed or did not build.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+
+secs=${1:-60}
+out=build-fuzz
+findings=tests/fuzz/findings
+cc=${FUZZ_CC:-clang}
+# no-recover: an undefined-behaviour report must stop the run like a crash.
+cflags="-std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -D_GNU_SOURCE"
+
+# What each harness links besides itself; by default src/NAME.c.
+deps() {
+	case "$1" in
+	ipc) echo "src/ipc.c" ;;
+	pathmap) echo "src/pathmap.c" ;;
+	config) echo "src/config.c src/pathmap.c -linih" ;;
+	*) echo "src/$1.c" ;;
+	esac
+}
+
+mkdir -p "$out" "$findings"
+status=0
+summary=""
+
+# Known harnesses first (reported as skipped when absent), then any other.
+names="ipc pathmap config"
+for f in tests/fuzz/fuzz_*.c; do
+	[ -e "$f" ] || continue
+	n=${f#tests/fuzz/fuzz_}
+	n=${n%.c}
+	case " $names " in *" $n "*) ;; *) names="$names $n" ;; esac
+done
+
+for name in $names; do
+	src=tests/fuzz/fuzz_$name.c
+	bin=$out/fuzz_$name
+	log=$out/fuzz_$name.log
+	if [ ! -e "$src" ]; then
+		summary="$summary
+fuzz_$name: skipped ($src missing)"
+		continue
+	fi
+	missing=""
+	for d in $(deps "$name"); do
+		case "$d" in -*) continue ;; esac
+		[ -e "$d" ] || missing="$missing $d"
+	done
+	if [ -n "$missing" ]; then
+		summary="$summary
+fuzz_$name: skipped (missing:$missing)"
+		continue
+	fi
+
+	echo "== building fuzz_$name" >&2
+	# shellcheck disable=SC2086,SC2046 # word lists on purpose
+	if ! $cc $cflags -o "$bin" "$src" $(deps "$name"); then
+		summary="$summary
+fuzz_$name: BUILD FAILED"
+		status=1
+		continue
+	fi
+
+	work=$out/corpus-$name
+	rm -rf "$work"
+	mkdir -p "$work"
+	if [ -d "tests/fuzz/corpus/$name" ]; then
+		cp -R "tests/fuzz/corpus/$name/." "$work/"
+	fi
+
+	echo "== running fuzz_$name for ${secs}s" >&2
+	"$bin" -max_total_time="$secs" -timeout=30 \
+	    -artifact_prefix="$findings/$name-" "$work" >"$log" 2>&1
+	rc=$?
+	runs=$(sed -n 's/^Done \([0-9][0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
+	if [ "$rc" -ne 0 ]; then
+		tail -n 40 "$log" >&2
+		summary="$summary
+fuzz_$name: CRASHED (exit $rc) after ${runs:-?} runs; input in $findings/, log in $log"
+		status=1
+	else
+		summary="$summary
+fuzz_$name: ${runs:-?} executions in ${secs}s"
+	fi
+done
+
+echo "$summary" | sed '/^$/d'
+exit "$status"
