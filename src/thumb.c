@@ -276,8 +276,9 @@ class_blocked(VipsForeignClass *fc)
 }
 
 static void *
-find_source_loader(VipsForeignClass *fc, void *a, void *b)
+find_source_loader(void *item, void *a, void *b)
 {
+	VipsForeignClass *fc = item;
 	struct find *f = a;
 	VipsForeignLoadClass *lc = VIPS_FOREIGN_LOAD_CLASS(fc);
 	VipsObjectClass *oc = VIPS_OBJECT_CLASS(fc);
@@ -293,8 +294,9 @@ find_source_loader(VipsForeignClass *fc, void *a, void *b)
 }
 
 static void *
-find_file_loader(VipsForeignClass *fc, void *a, void *b)
+find_file_loader(void *item, void *a, void *b)
 {
+	VipsForeignClass *fc = item;
 	struct find *f = a;
 	VipsForeignLoadClass *lc = VIPS_FOREIGN_LOAD_CLASS(fc);
 	VipsObjectClass *oc = VIPS_OBJECT_CLASS(fc);
@@ -326,12 +328,12 @@ choose_loader(VipsSource *source, const char *procpath, bool *via_path,
 	*via_path = false;
 	*blocked = NULL;
 	nick = vips_foreign_map("VipsForeignLoad",
-	    (VipsSListMap2Fn)find_source_loader, &f, NULL);
+	    find_source_loader, &f, NULL);
 	if (nick != NULL)
 		return nick;
 	if (procpath != NULL) {
 		nick = vips_foreign_map("VipsForeignLoad",
-		    (VipsSListMap2Fn)find_file_loader, &f, NULL);
+		    find_file_loader, &f, NULL);
 		if (nick != NULL) {
 			*via_path = true;
 			return nick;
@@ -339,7 +341,7 @@ choose_loader(VipsSource *source, const char *procpath, bool *via_path,
 	}
 	f.blocked = true;
 	*blocked = vips_foreign_map("VipsForeignLoad",
-	    (VipsSListMap2Fn)find_source_loader, &f, NULL);
+	    find_source_loader, &f, NULL);
 	vips_source_rewind(source);
 	vips_error_clear();
 	return NULL;
@@ -367,8 +369,9 @@ iround(double v)
 static void
 plan_output(const struct ipc_output_spec *o, int w0, int h0, struct plan *p)
 {
-	double bw = o->width > 0 ? (double)o->width : (double)w0;
-	double bh = o->height > 0 ? (double)o->height : (double)h0;
+	/* 0 means unbounded; the clamp keeps the int conversions defined */
+	double bw = o->width > 0 ? fmin(o->width, VIPS_MAX_COORD) : w0;
+	double bh = o->height > 0 ? fmin(o->height, VIPS_MAX_COORD) : h0;
 	double sx = bw / w0, sy = bh / h0;
 
 	switch (o->fit) {
@@ -813,8 +816,8 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 		goto out;
 	}
 
-	/* Header only: no pixels are decoded until the size is known. */
-	/* By name, so it is the loader chosen above and no other. */
+	/* Header only, so no pixel is decoded before the size is checked;
+	 * and by name, so it is the loader chosen above and no other. */
 	if (vips_call(nick, via_path ? (void *)procpath : (void *)source,
 	    &header, "access", VIPS_ACCESS_SEQUENTIAL, NULL) != 0)
 		header = NULL;
@@ -871,11 +874,18 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	/* Height unbounded: the width alone fixes the shrink, so the
 	 * decoded image keeps the source's aspect to the pixel. */
 	int rc;
-	if (via_path)
-		rc = vips_thumbnail(procpath, &thumb, dw,
-		    "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
+	if (via_path) {
+		/* vips_thumbnail(path) would pick its own loader, maybe a
+		 * blocked one; these file-only loaders have no shrink-on-load
+		 * to lose by loading first. */
+		rc = vips_call(nick, procpath, &header,
+		    "access", VIPS_ACCESS_SEQUENTIAL,
 		    "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-	else
+		if (rc == 0)
+			rc = vips_thumbnail_image(header, &thumb, dw,
+			    "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
+			    NULL);
+	} else {
 		/* 8.14.1's thumbnail_source does not hand its fail_on to
 		 * the loader (the file variant does): the truncated JPEG
 		 * test catches that; the loader option string does reach it. */
@@ -883,6 +893,7 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 		    "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
 		    "fail_on", VIPS_FAIL_ON_ERROR,
 		    "option_string", "fail_on=error", NULL);
+	}
 	if (rc != 0 || to_srgb8(thumb, &srgb) != 0 ||
 	    (decoded = vips_image_copy_memory(srgb)) == NULL) {
 		fail_vips(res, nick, "corrupt or truncated image");
