@@ -29,6 +29,7 @@ enum watcher_why { WATCHER_EVENT, WATCHER_SCAN };
 
 struct watcher_scan_stats {
 	uint64_t dirs, files;
+	uint64_t settling;	/* files too recently written to hand out yet */
 	uint64_t ms;
 	const char *reason;	/* "startup", "overflow", "periodic", ... */
 };

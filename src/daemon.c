@@ -896,6 +896,7 @@ on_scan_done(void *ud, const struct watcher_scan_stats *st)
 		json_int(j, "queued", (int64_t)d->q.len);
 		json_int(j, "uptodate",
 		    (int64_t)(d->scan_fresh - d->scan_fresh_mark));
+		json_int(j, "settling", (int64_t)st->settling);
 		json_int(j, "ms", (int64_t)st->ms);
 		log_commit(&d->lg);
 	}

@@ -41,6 +41,8 @@ struct worker {
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	char lost_why[160];	/* set before we kill it */
+	const char *lost_reason;	/* "timeout", "protocol", "shutdown" */
+	int closing;		/* its pipe/process handles not yet closed */
 	int backoff_ms;
 	bool said_hello;
 };
@@ -112,11 +114,35 @@ close_handle(struct pool *p, uv_handle_t *h)
 }
 
 static void
+worker_handle_closed(uv_handle_t *h)
+{
+	struct worker *wk = h->data;
+
+	wk->closing--;
+	wk->pool->open_handles--;
+	check_stopped(wk->pool);
+}
+
+/* A worker's pipe and process handles are reused by its replacement, so
+ * their closing is counted per worker: re-initialising a handle whose
+ * close is still pending corrupts the loop. */
+static void
+worker_close(struct worker *wk, uv_handle_t *h)
+{
+	if (uv_is_closing(h))
+		return;
+	h->data = wk;
+	wk->closing++;
+	wk->pool->open_handles++;
+	uv_close(h, worker_handle_closed);
+}
+
+static void
 close_pipe(struct worker *wk)
 {
 	if (wk->pipe_open) {
 		wk->pipe_open = false;
-		close_handle(wk->pool, (uv_handle_t *)&wk->pipe);
+		worker_close(wk, (uv_handle_t *)&wk->pipe);
 	}
 }
 
@@ -152,8 +178,13 @@ respawn_cb(uv_timer_t *t)
 {
 	struct worker *wk = t->data;
 
-	if (!wk->pool->stopping)
-		spawn(wk);
+	if (wk->pool->stopping)
+		return;
+	if (wk->closing > 0) {
+		uv_timer_start(&wk->respawn, respawn_cb, 1, 0);
+		return;
+	}
+	spawn(wk);
 }
 
 static void
@@ -169,7 +200,7 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 	uv_timer_stop(&wk->deadline);
 	close_pipe(wk);
 	wk->proc_open = false;
-	close_handle(p, (uv_handle_t *)proc);
+	worker_close(wk, (uv_handle_t *)proc);
 
 	if (wk->lost_why[0])
 		snprintf(why, sizeof(why), "%s", wk->lost_why);
@@ -185,8 +216,8 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 		    "worker_exited")) != NULL) {
 			json_int(j, "worker", wk->index + 1);
 			json_int(j, "pid", wk->pid);
-			json_str(j, "reason", wk->lost_why[0] ? "timeout" :
-			    sig ? "crashed" : "exited");
+			json_str(j, "reason", wk->lost_reason ?
+			    wk->lost_reason : sig ? "crashed" : "exited");
 			if (sig)
 				json_int(j, "signal", sig);
 			else
@@ -195,6 +226,7 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 		}
 	}
 	wk->lost_why[0] = '\0';
+	wk->lost_reason = NULL;
 	wk->state = W_DOWN;
 	if (culprit || rest)
 		p->cb.on_lost(p->ud, wk->index, culprit, rest,
@@ -215,15 +247,17 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 		    (uint64_t)wk->backoff_ms, 0);
 	} else {
 		wk->backoff_ms = 0;
-		spawn(wk);
+		uv_timer_start(&wk->respawn, respawn_cb, 0, 0);
 	}
 }
 
 static void
-kill_worker(struct worker *wk, const char *why)
+kill_worker(struct worker *wk, const char *reason, const char *why)
 {
-	if (why && wk->lost_why[0] == '\0')
+	if (why && wk->lost_why[0] == '\0') {
 		snprintf(wk->lost_why, sizeof(wk->lost_why), "%s", why);
+		wk->lost_reason = reason;
+	}
 	if (wk->proc_open && wk->state != W_DOWN)
 		uv_process_kill(&wk->proc, SIGKILL);
 }
@@ -236,7 +270,7 @@ deadline_cb(uv_timer_t *t)
 
 	snprintf(why, sizeof(why), "timed out after %d ms (IMAGE_TIMEOUT_MS)",
 	    wk->pool->opt.image_timeout_ms);
-	kill_worker(wk, why);
+	kill_worker(wk, "timeout", why);
 }
 
 static void
@@ -254,7 +288,7 @@ protocol_error(struct worker *wk, const char *what)
 {
 	log_msg(wk->pool->lg, LOG_ERROR, "worker_protocol_error",
 	    "worker %d: %s", wk->index + 1, what);
-	kill_worker(wk, "sent a malformed message");
+	kill_worker(wk, "protocol", "sent a malformed message");
 }
 
 static void
@@ -395,7 +429,7 @@ spawn(struct worker *wk)
 		close(sv[0]);
 		close(sv[1]);
 		/* uv_spawn failure still needs the handle closed. */
-		close_handle(p, (uv_handle_t *)&wk->proc);
+		worker_close(wk, (uv_handle_t *)&wk->proc);
 		goto fail;
 	}
 	close(sv[1]);
@@ -581,7 +615,7 @@ grace_cb(uv_timer_t *t)
 	int i;
 
 	for (i = 0; i < p->n; i++)
-		kill_worker(&p->w[i], "shutdown");
+		kill_worker(&p->w[i], "shutdown", "shutdown");
 }
 
 void

@@ -197,7 +197,7 @@ settle_tick(uv_timer_t *t)
 
 static void
 consider_file(struct watcher *w, const char *rel, const struct stat *st,
-    enum watcher_why why)
+    enum watcher_why why, struct watcher_scan_stats *stats)
 {
 	uint64_t mt, now = now_ms();
 
@@ -205,10 +205,12 @@ consider_file(struct watcher *w, const char *rel, const struct stat *st,
 	    (uint64_t)st->st_mtim.tv_nsec / 1000000;
 	/* Recently written: it may still be open for writing. */
 	if (S_ISREG(st->st_mode) && mt + (uint64_t)w->cfg->settle_ms > now &&
-	    mt <= now + 1000)
+	    mt <= now + 1000) {
 		settle_add(w, rel, mt + (uint64_t)w->cfg->settle_ms);
-	else
+		stats->settling++;
+	} else {
 		w->cb.on_file(w->ud, rel, why);
+	}
 }
 
 /* ---- watches ----------------------------------------------------------- */
@@ -364,7 +366,7 @@ walk_dir(struct watcher *w, const char *rel, struct watcher_scan_stats *st)
 			walk_dir(w, child, st);
 		} else {
 			st->files++;
-			consider_file(w, child, &sb, WATCHER_SCAN);
+			consider_file(w, child, &sb, WATCHER_SCAN, st);
 		}
 	}
 	closedir(dir);
