@@ -25,7 +25,8 @@
 enum fit { FIT_INSIDE, FIT_COVER, FIT_FILL };
 enum out_format { FORMAT_JPEG, FORMAT_WEBP, FORMAT_PNG, FORMAT_AVIF };
 enum source_action { ACTION_KEEP, ACTION_MOVE, ACTION_DELETE };
-enum watch_backend { BACKEND_AUTO, BACKEND_INOTIFY, BACKEND_FSEVENT };
+enum watch_backend { BACKEND_AUTO, BACKEND_INOTIFY, BACKEND_FSEVENT,
+    BACKEND_POLL };
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 struct preset {
@@ -56,6 +57,9 @@ struct config {
 	int drain_timeout_ms;		/* SIGTERM: time to finish in-flight work */
 	int stats_interval_s;		/* 0 = no periodic stats line */
 	int rescan_interval_s;		/* 0 = no periodic rescan */
+	int retry_interval_s;		/* after an output write failure */
+	int worker_max_images;		/* recycle a worker after; 0 = never */
+	int worker_memory_mb;		/* RLIMIT_AS of a worker; 0 = none */
 	char extensions[256];		/* comma list, lower case, no dots */
 	char output_template[256];	/* see pathmap.h */
 	enum source_action source_action;

@@ -95,7 +95,9 @@ struct ipc_job {
 	struct ipc_output_spec outputs[IPC_MAX_OUTPUTS];
 };
 
-enum ipc_status { IPC_OK = 0, IPC_FAILED = 1 };
+/* IPC_FAILED_OUTPUT: the image was fine but its thumbnail could not be
+ * written (disk full, folder not writable): worth retrying later. */
+enum ipc_status { IPC_OK = 0, IPC_FAILED = 1, IPC_FAILED_OUTPUT = 2 };
 
 struct ipc_result {
 	uint8_t status;		/* enum ipc_status */

@@ -40,6 +40,8 @@ struct pool_options {
 	int image_timeout_ms;
 	const char *exe;	/* path of this binary */
 	const char *formats;	/* EXTENSIONS, passed to workers */
+	int max_images;		/* replace a worker after so many; 0 = never */
+	int memory_mb;		/* worker address-space limit; 0 = none */
 };
 
 int pool_start(struct pool **pp, uv_loop_t *loop,
@@ -49,6 +51,9 @@ int pool_idle_count(const struct pool *p);
 int pool_busy_count(const struct pool *p);
 int pool_size(const struct pool *p);
 uint64_t pool_restarts(const struct pool *p);
+/* How many more items worker may be given before it is recycled
+ * (WORKER_MAX_IMAGES); INT_MAX when there is no such limit. */
+int pool_room(const struct pool *p, int worker);
 /* Index of an idle worker, or -1. */
 int pool_idle_worker(const struct pool *p);
 /* Sends one job for item to worker; the pool owns item until on_result or

@@ -83,7 +83,7 @@ static const struct name_value source_actions[] = {
 };
 static const struct name_value backends[] = {
 	{ "auto", BACKEND_AUTO }, { "inotify", BACKEND_INOTIFY },
-	{ "fsevent", BACKEND_FSEVENT }, { NULL, 0 }
+	{ "fsevent", BACKEND_FSEVENT }, { "poll", BACKEND_POLL }, { NULL, 0 }
 };
 static const struct name_value fits[] = {
 	{ "inside", FIT_INSIDE }, { "cover", FIT_COVER }, { "crop", FIT_COVER },
@@ -135,6 +135,15 @@ static const struct keydef keys[] = {
 	  "seconds between stats log lines; 0 = none" },
 	{ "RESCAN_INTERVAL_S", K_INT, C(rescan_interval_s), "0", 0, 604800,
 	  NULL, "seconds between full rescans (network shares); 0 = none" },
+	{ "RETRY_INTERVAL_S", K_INT, C(retry_interval_s), "30", 1, 86400,
+	  NULL, "seconds before retrying files whose thumbnails could not be "
+	  "written (disk full)" },
+	{ "WORKER_MAX_IMAGES", K_INT, C(worker_max_images), "500", 0, 10000000,
+	  NULL, "images a worker makes before it is replaced (bounds memory "
+	  "growth); 0 = never" },
+	{ "WORKER_MEMORY_MB", K_INT, C(worker_memory_mb), "2048", 0, 1048576,
+	  NULL, "address-space limit of a worker in MiB (an image that needs "
+	  "more fails); 0 = none" },
 	{ "EXTENSIONS", K_EXTLIST, C(extensions),
 	  "jpg,jpeg,png,webp,tif,tiff,gif,heic,heif,avif,jxl", 0, 0, NULL,
 	  "source file extensions processed, comma-separated, any case" },
@@ -152,7 +161,9 @@ static const struct keydef keys[] = {
 	{ "BACKGROUND", K_COLOUR, C(background), "255,255,255", 0, 0, NULL,
 	  "colour under transparent pixels in JPEG output (r,g,b or #rrggbb)" },
 	{ "WATCH_BACKEND", K_ENUM, C(watch_backend), "auto", 0, 0, backends,
-	  "auto, inotify (Linux) or fsevent (portable, uses SETTLE_MS)" },
+	  "auto (inotify, or poll on network filesystems), inotify, fsevent "
+	  "(portable, uses SETTLE_MS) or poll (rescan every "
+	  "RESCAN_INTERVAL_S)" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -1157,10 +1168,11 @@ int config_load_env_file(struct config *cfg, const char *path, char *err,
 }
 
 /* THUMBWATCH_ names that are not settings, so the environment may carry
- * them: TEST_HOOKS arms the worker's fault hooks in the end-to-end tests. */
+ * them: TEST_HOOKS arms the worker's fault hooks in the end-to-end tests,
+ * TEST_FSTYPE makes the input folder look like a network filesystem. */
 static bool reserved_name(const char *key)
 {
-	static const char *const names[] = { "TEST_HOOKS" };
+	static const char *const names[] = { "TEST_HOOKS", "TEST_FSTYPE" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -54,7 +54,7 @@ struct daemon {
 	int64_t epochs[CONFIG_MAX_PRESETS];
 
 	uv_signal_t sig_term, sig_int, sig_hup;
-	uv_timer_t dispatch_timer, stats_timer, drain_timer;
+	uv_timer_t dispatch_timer, stats_timer, drain_timer, retry_timer;
 	uv_check_t check;
 	bool want_dispatch;
 
@@ -509,6 +509,10 @@ dispatch(struct daemon *d)
 				    dispatch_timer_cb, (uint64_t)dec.wait_ms, 0);
 			break;
 		}
+		if (dec.take > pool_room(d->pool, wi))
+			dec.take = pool_room(d->pool, wi);
+		if (dec.take == 0)
+			break;	/* it is about to be recycled */
 		for (k = 0; k < dec.take && d->q.len > 0; k++) {
 			it = batch_queue_pop(&d->q);
 			memset(&in, 0, sizeof(in));
@@ -578,6 +582,15 @@ apply_source_action(struct daemon *d, const char *rel)
 }
 
 static void
+retry_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (d->w && !d->draining)
+		watcher_rescan(d->w, "retry after write failure");
+}
+
+static void
 on_result(void *ud, int worker, struct batch_item *it,
     const struct ipc_result *res)
 {
@@ -624,6 +637,13 @@ on_result(void *ud, int worker, struct batch_item *it,
 			siblings(d, it->rel, recheck_sibling, true);
 		if (!batch_queue_contains(&d->redo, it->rel))
 			apply_source_action(d, it->rel);
+	} else if (res->status == IPC_FAILED_OUTPUT) {
+		/* Not the image's fault: not remembered as failed, and tried
+		 * again once the disk may have room (or the folder rights). */
+		outcome_failed(d, it->rel, res->error, worker + 1, NULL);
+		if (!uv_is_active((uv_handle_t *)&d->retry_timer))
+			uv_timer_start(&d->retry_timer, retry_cb,
+			    (uint64_t)d->cfg->retry_interval_s * 1000, 0);
 	} else {
 		struct inspection in;
 		memset(&in, 0, sizeof(in));
@@ -1299,6 +1319,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	po.image_timeout_ms = cfg->image_timeout_ms;
 	po.exe = exe;
 	po.formats = cfg->extensions;
+	po.max_images = cfg->worker_max_images;
+	po.memory_mb = cfg->worker_memory_mb;
 	if ((rc = pool_start(&d->pool, &d->loop, &po, &d->lg, &pcb, d)) < 0) {
 		dprintf(2, "thumbwatch: cannot start workers: %s\n",
 		    strerror(-rc));
@@ -1312,7 +1334,9 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	uv_timer_init(&d->loop, &d->dispatch_timer);
 	uv_timer_init(&d->loop, &d->stats_timer);
 	uv_timer_init(&d->loop, &d->drain_timer);
-	d->dispatch_timer.data = d->stats_timer.data = d->drain_timer.data = d;
+	uv_timer_init(&d->loop, &d->retry_timer);
+	d->dispatch_timer.data = d->stats_timer.data = d->drain_timer.data =
+	    d->retry_timer.data = d;
 	if (cfg->stats_interval_s > 0 && mode == DAEMON_RUN)
 		uv_timer_start(&d->stats_timer, stats_cb,
 		    (uint64_t)cfg->stats_interval_s * 1000,

@@ -376,7 +376,7 @@ ipc_job_decode(const uint8_t *p, size_t len, struct ipc_job *job)
 int
 ipc_result_encode(struct ipc_writer *w, const struct ipc_result *res)
 {
-	if (res->status > IPC_FAILED ||
+	if (res->status > IPC_FAILED_OUTPUT ||
 	    !field_ok(res->error, sizeof(res->error)) ||
 	    res->noutputs > IPC_MAX_OUTPUTS)
 		return -EINVAL;
@@ -405,7 +405,7 @@ ipc_result_decode(const uint8_t *p, size_t len, struct ipc_result *res)
 	res->noutputs = ipc_get_u32(&r);
 	res->out_bytes = ipc_get_i64(&r);
 	if (r.err == 0 &&
-	    (res->status > IPC_FAILED || res->noutputs > IPC_MAX_OUTPUTS))
+	    (res->status > IPC_FAILED_OUTPUT || res->noutputs > IPC_MAX_OUTPUTS))
 		return -EBADMSG;
 	return ipc_reader_end(&r);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -141,6 +142,38 @@ is_config_flag(const char *a)
 	return false;
 }
 
+/* A runaway image then fails its own allocation (and the worker with it,
+ * which the supervisor reports) instead of the kernel OOM-killing
+ * something.  Sanitizer builds reserve terabytes of shadow memory, so
+ * there the limit cannot apply. */
+static void
+limit_memory(long mb)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	(void)mb;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	(void)mb;
+#else
+	struct rlimit rl;
+
+	if (mb <= 0)
+		return;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)mb * 1024 * 1024;
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		perror("thumbwatch worker: setrlimit(RLIMIT_AS)");
+#endif
+#else
+	struct rlimit rl;
+
+	if (mb <= 0)
+		return;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)mb * 1024 * 1024;
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		perror("thumbwatch worker: setrlimit(RLIMIT_AS)");
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -152,12 +185,19 @@ main(int argc, char **argv)
 	int i, rc, nflags = 0;
 	enum daemon_mode mode;
 
-	/* Worker mode: "thumbwatch worker --formats LIST", fd 3 = channel. */
+	/* Worker mode: "thumbwatch worker --formats LIST --memory-mb N",
+	 * fd 3 = channel to the supervisor. */
 	if (argc >= 2 && strcmp(argv[1], "worker") == 0) {
 		const char *formats = "jpg,jpeg,png,webp,tif,tiff,gif,heic,"
 		    "heif,avif,jxl";
-		if (argc >= 4 && strcmp(argv[2], "--formats") == 0)
-			formats = argv[3];
+		long mb = 0;
+		for (i = 2; i + 1 < argc; i += 2) {
+			if (strcmp(argv[i], "--formats") == 0)
+				formats = argv[i + 1];
+			else if (strcmp(argv[i], "--memory-mb") == 0)
+				mb = strtol(argv[i + 1], NULL, 10);
+		}
+		limit_memory(mb);
 		return worker_main(3, argv[0], formats);
 	}
 
@@ -167,17 +207,20 @@ main(int argc, char **argv)
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
-			return 0;
+			rc = 0;
+			goto out;
 		}
 		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			printf("thumbwatch %s (libuv %s)\n", THUMBWATCH_VERSION,
 			    uv_version_string());
-			return 0;
+			rc = 0;
+			goto out;
 		}
 		if (!strcmp(a, "--config") || !strcmp(a, "--env-file")) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "thumbwatch: %s needs a file\n", a);
-				return EX_USAGE;
+				rc = EX_USAGE;
+				goto out;
 			}
 			if (!strcmp(a, "--config"))
 				cli.config_path = argv[++i];
@@ -197,14 +240,16 @@ main(int argc, char **argv)
 			if (!is_config_flag(a)) {
 				fprintf(stderr, "thumbwatch: unknown option %s "
 				    "(see thumbwatch --help)\n", a);
-				return EX_USAGE;
+				rc = EX_USAGE;
+				goto out;
 			}
 			flags[nflags++] = argv[i];
 			if (strchr(a, '=') == NULL) {
 				if (i + 1 >= argc) {
 					fprintf(stderr, "thumbwatch: %s needs a "
 					    "value\n", a);
-					return EX_USAGE;
+					rc = EX_USAGE;
+					goto out;
 				}
 				flags[nflags++] = argv[++i];
 			}
@@ -212,7 +257,8 @@ main(int argc, char **argv)
 		}
 		if (cli.command) {
 			fprintf(stderr, "thumbwatch: unexpected argument %s\n", a);
-			return EX_USAGE;
+			rc = EX_USAGE;
+			goto out;
 		}
 		cli.command = a;
 	}
@@ -224,25 +270,31 @@ main(int argc, char **argv)
 	    strcmp(cli.command, "check-config")) {
 		fprintf(stderr, "thumbwatch: unknown command %s (run, once, "
 		    "check-config)\n", cli.command);
-		return EX_USAGE;
+		rc = EX_USAGE;
+		goto out;
 	}
 
 	if ((rc = load_config(&cli, &cfg, err, sizeof(err))) < 0) {
 		fprintf(stderr, "thumbwatch: %s\n", err);
-		return EX_CONFIG;
+		rc = EX_CONFIG;
+		goto out;
 	}
 	if (!strcmp(cli.command, "check-config")) {
 		config_dump(&cfg, stdout);
 		config_free(&cfg);
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (uv_exepath(exe, &exelen) < 0) {
 		fprintf(stderr, "thumbwatch: cannot find my own executable\n");
-		return 70;
+		config_free(&cfg);
+		rc = 70;
+		goto out;
 	}
 	mode = strcmp(cli.command, "once") ? DAEMON_RUN : DAEMON_ONCE;
 	rc = daemon_main(&cfg, mode, exe, reload_config, &cli);
 	config_free(&cfg);
+out:
 	free(flags);
 	return rc;
 }

@@ -7,6 +7,7 @@
  * result, so it bounds one image, not a batch.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ struct worker {
 	int closing;		/* its pipe/process handles not yet closed */
 	int backoff_ms;
 	bool said_hello;
+	bool recycling;		/* asked to exit after its images */
+	int images;		/* results since it started */
 };
 
 struct pool {
@@ -52,6 +55,7 @@ struct pool {
 	struct pool_options opt;
 	char exe[PATH_MAX];
 	char formats[256];
+	char memory_mb[16];
 	struct logger *lg;
 	struct pool_callbacks cb;
 	void *ud;
@@ -197,6 +201,9 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 	char why[200];
 	bool expected = wk->state == W_EXITING || p->stopping;
 
+	if (wk->recycling && status == 0 && !sig)
+		expected = true;
+
 	uv_timer_stop(&wk->deadline);
 	close_pipe(wk);
 	wk->proc_open = false;
@@ -233,6 +240,16 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 		    p->stopping ? "shutdown" : why);
 	if (p->stopping) {
 		check_stopped(p);
+		return;
+	}
+	if (wk->recycling && status == 0 && !sig) {
+		if ((j = log_begin(p->lg, LOG_INFO, "worker_recycled")) != NULL) {
+			json_int(j, "worker", wk->index + 1);
+			json_int(j, "pid", wk->pid);
+			json_int(j, "images", wk->images);
+			log_commit(p->lg);
+		}
+		uv_timer_start(&wk->respawn, respawn_cb, 0, 0);
 		return;
 	}
 	p->restarts++;
@@ -326,8 +343,18 @@ handle_frame(struct worker *wk, const struct ipc_frame *fr)
 		item = f->item;
 		free(f);
 		arm_deadline(wk);
+		wk->images++;
 		if (wk->head == NULL && wk->state == W_BUSY)
 			wk->state = W_IDLE;
+		/* Like php-fpm's pm.max_requests: a long-lived libvips process
+		 * grows under glibc malloc, a fresh one starts small. */
+		if (wk->state == W_IDLE && p->opt.max_images > 0 &&
+		    wk->images >= p->opt.max_images && !p->stopping) {
+			wk->state = W_EXITING;
+			wk->recycling = true;
+			uv_read_stop((uv_stream_t *)&wk->pipe);
+			close_pipe(wk);
+		}
 		p->cb.on_result(p->ud, wk->index, item, &res);
 		if (wk->state == W_IDLE && p->cb.on_idle && !p->stopping)
 			p->cb.on_idle(p->ud);
@@ -396,12 +423,14 @@ spawn(struct worker *wk)
 	struct pool *p = wk->pool;
 	uv_process_options_t o;
 	uv_stdio_container_t stdio[4];
-	char *args[5];
+	char *args[7];
 	struct json_buf *j;
 	int sv[2], rc;
 
 	memset(&o, 0, sizeof(o));
 	wk->said_hello = false;
+	wk->recycling = false;
+	wk->images = 0;
 	wk->rlen = 0;
 	wk->lost_why[0] = '\0';
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
@@ -412,7 +441,9 @@ spawn(struct worker *wk)
 	args[1] = "worker";
 	args[2] = "--formats";
 	args[3] = p->formats;
-	args[4] = NULL;
+	args[4] = "--memory-mb";
+	args[5] = p->memory_mb;
+	args[6] = NULL;
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = UV_IGNORE;
 	stdio[2].flags = UV_INHERIT_FD;
@@ -474,6 +505,7 @@ pool_start(struct pool **pp, uv_loop_t *loop, const struct pool_options *opt,
 	p->opt = *opt;
 	snprintf(p->exe, sizeof(p->exe), "%s", opt->exe);
 	snprintf(p->formats, sizeof(p->formats), "%s", opt->formats);
+	snprintf(p->memory_mb, sizeof(p->memory_mb), "%d", opt->memory_mb);
 	p->lg = lg;
 	p->cb = *cb;
 	p->ud = ud;
@@ -524,6 +556,21 @@ uint64_t
 pool_restarts(const struct pool *p)
 {
 	return p->restarts;
+}
+
+int
+pool_room(const struct pool *p, int index)
+{
+	const struct worker *wk = &p->w[index];
+	const struct inflight *f;
+	int held = 0;
+
+	if (p->opt.max_images <= 0)
+		return INT_MAX;
+	for (f = wk->head; f; f = f->next)
+		held++;
+	return p->opt.max_images - wk->images - held > 0 ?
+	    p->opt.max_images - wk->images - held : 0;
 }
 
 int

@@ -688,10 +688,12 @@ render_one(VipsImage *decoded, const struct ipc_job *job,
 	if (fd < 0) {
 		fail(res, "cannot write thumbnail %s: %s", o->path,
 		    strerror(-fd));
+		res->status = IPC_FAILED_OUTPUT;
 		goto out;
 	}
 	if (save_to_fd(x, o, fd)) {
 		fail_vips(res, NULL, "cannot write thumbnail %s", o->path);
+		res->status = IPC_FAILED_OUTPUT;
 		goto out;
 	}
 	/* The supervisor's up-to-date check compares output and source
@@ -707,11 +709,13 @@ render_one(VipsImage *decoded, const struct ipc_job *job,
 	if (futimens(fd, ts) != 0 || fstat(fd, &st) != 0) {
 		fail(res, "cannot write thumbnail %s: %s", o->path,
 		    strerror(errno));
+		res->status = IPC_FAILED_OUTPUT;
 		goto out;
 	}
 	if (st.st_size == 0) {
 		fail(res, "cannot write thumbnail %s: encoder wrote nothing",
 		    o->path);
+		res->status = IPC_FAILED_OUTPUT;
 		goto out;
 	}
 	tmp->bytes = st.st_size;
@@ -720,6 +724,7 @@ out:
 	if (fd >= 0 && close(fd) != 0 && rc == 0) {
 		fail(res, "cannot write thumbnail %s: %s", o->path,
 		    strerror(errno));
+		res->status = IPC_FAILED_OUTPUT;
 		rc = -1;
 	}
 	for (int i = 0; i < 3; i++)
@@ -926,6 +931,7 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 		if (rename(tmps[i].path, job->outputs[i].path) != 0) {
 			fail(res, "cannot write thumbnail %s: %s",
 			    job->outputs[i].path, strerror(errno));
+			res->status = IPC_FAILED_OUTPUT;
 			goto out;
 		}
 		tmps[i].path[0] = '\0';

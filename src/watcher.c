@@ -17,6 +17,7 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/inotify.h>
+#include <sys/vfs.h>
 #endif
 
 #include "batch.h"
@@ -27,6 +28,8 @@
     IN_CREATE | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 #define MOVE_PAIR_MS 100
 #define DEGRADED_RESCAN_S 30
+#define POLL_DEFAULT_S 10
+#define ROOT_RETRY_MS 2000
 
 struct wdir {
 	char *rel;		/* "" for the input dir itself */
@@ -71,6 +74,8 @@ struct watcher {
 	uv_timer_t settle_timer;
 	uv_timer_t rescan_timer;
 	uv_timer_t startup;
+	uv_timer_t root_timer;		/* waiting for a deleted INPUT_DIR */
+	bool root_gone;
 	bool degraded;			/* a watch could not be added */
 	bool walking;
 	int closing;
@@ -224,6 +229,8 @@ add_watch(struct watcher *w, const char *rel)
 	struct wdir *d;
 	int rc;
 
+	if (w->backend == BACKEND_POLL)
+		return 0;
 	if ((rc = abs_path(w, rel, path, sizeof(path))) < 0)
 		return rc;
 	if ((d = find_dir_rel(w, rel)) != NULL && w->backend == BACKEND_FSEVENT)
@@ -427,8 +434,8 @@ forget_prefix(struct watcher *w, const char *rel)
 
 	while (i < w->ndirs) {
 		struct wdir *d = w->dirs[i];
-		if (strncmp(d->rel, rel, n) == 0 &&
-		    (d->rel[n] == '\0' || d->rel[n] == '/')) {
+		if (n == 0 || (strncmp(d->rel, rel, n) == 0 &&
+		    (d->rel[n] == '\0' || d->rel[n] == '/'))) {
 			if (d->wd >= 0)
 				inotify_rm_watch(w->ifd, d->wd);
 			drop_dir(w, i);
@@ -482,6 +489,36 @@ take_move(struct watcher *w, uint32_t cookie)
 }
 
 static void
+root_check(uv_timer_t *t)
+{
+	struct watcher *w = t->data;
+	struct stat sb;
+
+	/* A timer, not a busy loop: the folder may be gone for long. */
+	if (stat(w->root, &sb) == -1 || !S_ISDIR(sb.st_mode))
+		return;
+	uv_timer_stop(t);
+	w->root_gone = false;
+	log_msg(w->lg, LOG_INFO, "input_back", "INPUT_DIR %s is back: "
+	    "watching and walking it again", w->root);
+	full_walk(w, "input folder recreated");
+}
+
+static void
+root_lost(struct watcher *w)
+{
+	if (w->root_gone || w->closing)
+		return;
+	w->root_gone = true;
+	forget_prefix(w, "");
+	log_msg(w->lg, LOG_ERROR, "input_gone", "INPUT_DIR %s was deleted or "
+	    "moved away; waiting for it to come back (checking every %d s)",
+	    w->root, ROOT_RETRY_MS / 1000);
+	uv_timer_start(&w->root_timer, root_check, ROOT_RETRY_MS,
+	    ROOT_RETRY_MS);
+}
+
+static void
 handle_event(struct watcher *w, const struct inotify_event *ev)
 {
 	char rel[PATH_MAX], path[PATH_MAX];
@@ -499,11 +536,14 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	if ((d = find_dir_wd(w, ev->wd)) == NULL)
 		return;
 	if (ev->mask & IN_IGNORED) {
+		bool root = d->rel[0] == '\0';
 		for (size_t i = 0; i < w->ndirs; i++)
 			if (w->dirs[i] == d) {
 				drop_dir(w, i);
 				break;
 			}
+		if (root)
+			root_lost(w);
 		return;
 	}
 	if (ev->len == 0 ||
@@ -657,6 +697,34 @@ rel_if_inside(const char *root, const char *dir, char *out, size_t cap)
 	return 0;
 }
 
+#ifdef __linux__
+/* Filesystems where inotify sees only this machine's own changes. */
+static const char *
+network_fs(const char *path)
+{
+	static const struct { unsigned long magic; const char *name; } fs[] = {
+		{ 0x6969, "NFS" }, { 0x517B, "SMB" }, { 0xFF534D42, "CIFS" },
+		{ 0xFE534D42, "SMB2" }, { 0x65735546, "FUSE" },
+		{ 0x00C36400, "CephFS" }, { 0x01021997, "9P" },
+		{ 0x5346414F, "AFS" }, { 0x47504653, "GPFS" },
+		{ 0x013111A8, "IBRIX" }, { 0x0BD00BD0, "Lustre" },
+	};
+	const char *forced = getenv("THUMBWATCH_TEST_FSTYPE");
+	struct statfs sf;
+	size_t i;
+
+	/* Tests cannot mount NFS; they say what the folder is. */
+	if (forced && *forced)
+		return strcmp(forced, "local") ? forced : NULL;
+	if (statfs(path, &sf) != 0)
+		return NULL;
+	for (i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+		if ((unsigned long)sf.f_type == fs[i].magic)
+			return fs[i].name;
+	return NULL;
+}
+#endif
+
 int
 watcher_start(struct watcher **wp, uv_loop_t *loop, const struct config *cfg,
     struct logger *lg, const struct watcher_callbacks *cb, void *ud)
@@ -686,21 +754,34 @@ watcher_start(struct watcher **wp, uv_loop_t *loop, const struct config *cfg,
 
 	w->backend = cfg->watch_backend;
 #ifdef __linux__
-	if (w->backend == BACKEND_AUTO)
+	if (w->backend == BACKEND_AUTO) {
+		const char *fs = network_fs(w->root);
 		w->backend = BACKEND_INOTIFY;
+		if (fs) {
+			w->backend = BACKEND_POLL;
+			log_msg(lg, LOG_WARN, "watch_mode", "INPUT_DIR is on %s: "
+			    "inotify does not see changes made by other "
+			    "machines there, so it is polled (rescanned every "
+			    "%d s; WATCH_BACKEND and RESCAN_INTERVAL_S change "
+			    "this)", fs, cfg->rescan_interval_s > 0 ?
+			    cfg->rescan_interval_s : POLL_DEFAULT_S);
+		}
+	}
 #else
 	if (w->backend == BACKEND_INOTIFY) {
 		free(w);
 		return -ENOTSUP;
 	}
-	w->backend = BACKEND_FSEVENT;
+	if (w->backend == BACKEND_AUTO)
+		w->backend = BACKEND_FSEVENT;
 #endif
 	uv_timer_init(loop, &w->move_timer);
 	uv_timer_init(loop, &w->settle_timer);
 	uv_timer_init(loop, &w->rescan_timer);
 	uv_timer_init(loop, &w->startup);
+	uv_timer_init(loop, &w->root_timer);
 	w->move_timer.data = w->settle_timer.data = w->rescan_timer.data =
-	    w->startup.data = w;
+	    w->startup.data = w->root_timer.data = w;
 #ifdef __linux__
 	if (w->backend == BACKEND_INOTIFY) {
 		if ((w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
@@ -721,10 +802,14 @@ watcher_start(struct watcher **wp, uv_loop_t *loop, const struct config *cfg,
 			tick = 20;
 		uv_timer_start(&w->settle_timer, settle_tick, tick, tick);
 	}
-	if (cfg->rescan_interval_s > 0)
-		uv_timer_start(&w->rescan_timer, rescan_tick,
-		    (uint64_t)cfg->rescan_interval_s * 1000,
-		    (uint64_t)cfg->rescan_interval_s * 1000);
+	{
+		uint64_t every = (uint64_t)cfg->rescan_interval_s * 1000;
+		if (every == 0 && w->backend == BACKEND_POLL)
+			every = POLL_DEFAULT_S * 1000;
+		if (every > 0)
+			uv_timer_start(&w->rescan_timer, rescan_tick, every,
+			    every);
+	}
 	/* Walk from the loop, once the caller has logged its start line. */
 	uv_timer_start(&w->startup, startup_walk, 0, 0);
 	*wp = w;
@@ -734,6 +819,7 @@ fail:
 	uv_close((uv_handle_t *)&w->settle_timer, NULL);
 	uv_close((uv_handle_t *)&w->rescan_timer, NULL);
 	uv_close((uv_handle_t *)&w->startup, NULL);
+	uv_close((uv_handle_t *)&w->root_timer, NULL);
 	/* The handles above are closed by the loop; w leaks rather than
 	 * being freed under them (start-up failure ends the process). */
 	return rc;
@@ -755,7 +841,8 @@ watcher_busy(const struct watcher *w)
 const char *
 watcher_backend_name(const struct watcher *w)
 {
-	return w->backend == BACKEND_INOTIFY ? "inotify" : "fsevent";
+	return w->backend == BACKEND_INOTIFY ? "inotify" :
+	    w->backend == BACKEND_POLL ? "poll" : "fsevent";
 }
 
 static void
@@ -784,7 +871,8 @@ watcher_stop(struct watcher *w)
 		free(m->rel);
 		free(m);
 	}
-	w->closing = 4;
+	w->closing = 5;
+	uv_close((uv_handle_t *)&w->root_timer, handle_closed);
 	uv_close((uv_handle_t *)&w->move_timer, handle_closed);
 	uv_close((uv_handle_t *)&w->settle_timer, handle_closed);
 	uv_close((uv_handle_t *)&w->rescan_timer, handle_closed);

@@ -675,8 +675,11 @@ test_result_field_validation(void **state)
 	nout_off = 1 + 4 + 4 + 4 + 4 + 1;
 	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), 0);
 
-	w.buf[status_off] = 2;
+	w.buf[status_off] = 3;
 	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), -EBADMSG);
+	w.buf[status_off] = IPC_FAILED_OUTPUT;
+	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), 0);
+	assert_int_equal(res.status, IPC_FAILED_OUTPUT);
 	w.buf[status_off] = 1;
 	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), 0);
 	w.buf[nout_off + 3] = IPC_MAX_OUTPUTS + 1;
@@ -713,7 +716,7 @@ test_encoders_refuse_what_decoders_reject(void **state)
 	ipc_writer_free(&w);
 
 	memset(&res, 0, sizeof(res));
-	res.status = 2;
+	res.status = 3;
 	assert_int_equal(ipc_result_encode(&w, &res), -EINVAL);
 	res.status = 0;
 	res.noutputs = IPC_MAX_OUTPUTS + 1;
