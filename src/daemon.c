@@ -1146,6 +1146,43 @@ load_epochs(struct daemon *d)
 	}
 }
 
+/* ---- stale temps --------------------------------------------------------- */
+
+/* A worker killed mid-write leaves ".<name>.tw-XXXXXX" behind (the name
+ * thumb.c gives its temps); nothing else in the output tree looks so. */
+static bool
+is_stale_temp(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] == '.' && n > 11 && memcmp(name + n - 10, ".tw-", 4) == 0;
+}
+
+static uint64_t
+clean_temps(const char *dir, int depth)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	uint64_t n = 0;
+	DIR *dp;
+
+	if (depth > 64 || (dp = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(dp)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (depth == 0 && !strcmp(de->d_name, STATE_DIR)))
+			continue;
+		if (pathmap_join(path, sizeof(path), dir, de->d_name) < 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			n += clean_temps(path, depth + 1);
+		else if (is_stale_temp(de->d_name) && unlink(path) == 0)
+			n++;
+	}
+	closedir(dp);
+	return n;
+}
+
 /* ---- signals and reload ------------------------------------------------ */
 
 static void
@@ -1295,6 +1332,14 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&d->loop);
 	load_epochs(d);
+	{
+		/* Before any worker runs: every temp now is a dead one's. */
+		uint64_t n = clean_temps(d->out_root, 0);
+		if (n > 0)
+			log_msg(&d->lg, LOG_INFO, "temp_cleaned", "removed %llu "
+			    "unfinished temp file(s) left by an earlier run",
+			    (unsigned long long)n);
+	}
 
 	if ((rc = watcher_start(&d->w, &d->loop, cfg, &d->lg, &wcb, d)) < 0) {
 		dprintf(2, "thumbwatch: cannot watch INPUT_DIR %s: %s\n",

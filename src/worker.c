@@ -142,8 +142,11 @@ worker_main(int fd, const char *argv0, const char *formats)
 	rc = send_frame(fd, IPC_HELLO, 0, &w);
 	ipc_writer_free(&w);
 	if (rc != 0) {
-		fprintf(stderr, "thumbwatch worker: cannot greet supervisor "
-		    "(%s)\n", strerror(-rc));
+		/* EPIPE: the supervisor is already gone (a `once` with nothing
+		 * to do); there is no one to tell. */
+		if (rc != -EPIPE)
+			fprintf(stderr, "thumbwatch worker: cannot greet "
+			    "supervisor (%s)\n", strerror(-rc));
 		goto out;
 	}
 
