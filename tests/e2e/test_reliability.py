@@ -219,3 +219,16 @@ def test_queue_overflow_rescans_and_finds_everything(daemons, tmp_path):
     d.wait_outcomes(files, timeout=TIMEOUT + 120 * 0.2 * SCALE)
     for n in files:
         d.assert_one_outcome(n)
+
+
+def test_stale_temps_of_a_crashed_run_are_removed(daemons, tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    stale = out / "sub" / ".pic_thumb.jpg.tw-Ab12Cd"
+    stale.write_bytes(b"\xff\xd8 half a jpeg")
+    keep = out / "sub" / ".not_ours.jpg"
+    keep.write_bytes(b"x")
+    d = daemons.start(output_dir=out)
+    assert not stale.exists()
+    assert keep.exists(), "only thumbwatch's own temp names are removed"
+    assert d.by_event("temp_cleaned"), d.describe()
