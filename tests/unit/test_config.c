@@ -173,7 +173,7 @@ static void test_defaults(void **state)
 	assert_true(cfg.presets[0].strip);
 	assert_string_equal(cfg.presets[0].source, "default");
 
-	assert_int_equal(config_nkeys(), 22);
+	assert_int_equal(config_nkeys(), 25);
 	for (i = 0; i < config_nkeys(); i++)
 		assert_string_equal(cfg.sources[i], "default");
 	config_free(&cfg);
@@ -388,7 +388,7 @@ static void test_error_bad_enum(void **state)
 	set_error("SOURCE_ACTION", "copy", "src: SOURCE_ACTION: 'copy' is not "
 	    "one of keep, move, delete");
 	set_error("WATCH_BACKEND", "kqueue", "src: WATCH_BACKEND: 'kqueue' is "
-	    "not one of auto, inotify, fsevent");
+	    "not one of auto, inotify, fsevent, poll");
 }
 
 static void test_error_bad_bool(void **state)

@@ -1,0 +1,114 @@
+"""`thumbwatch once`: process the tree as it is now, then exit."""
+
+import re
+
+from conftest import (TIMEOUT, empty_env, image_info, make_jpeg, make_png, parse_log,
+                      run_tw, temp_leftovers, tree, write_file, write_ini)
+
+
+def once(tmp_path, extra=(), env=None):
+    ini = tmp_path / "tw.ini"
+    if not ini.exists():
+        write_ini(ini, "")
+    r = run_tw(["once", "--config", ini, "--env-file", empty_env(tmp_path),
+                "--input-dir", tmp_path / "in", "--output-dir",
+                tmp_path / "out", "--log-file", tmp_path / "tw.log",
+                "--workers", "2"] + list(extra),
+               cwd=tmp_path, env=env, timeout=2 * TIMEOUT)
+    return r, r.stderr.decode(errors="replace")
+
+
+def summary(err):
+    """(done, skipped, failed) from the summary line."""
+    lines = [ln for ln in err.splitlines()
+             if "done" in ln and "failed" in ln and "skipped" in ln]
+    assert lines, f"no summary line on stderr:\n{err}"
+    line = lines[-1]
+    n = {}
+    for word in ("done", "skipped", "failed"):
+        m = re.search(r"(\d+) " + word, line)
+        assert m, f"summary has no count for {word}: {line!r}"
+        n[word] = int(m.group(1))
+    return n["done"], n["skipped"], n["failed"]
+
+
+def test_once_all_ok(tmp_path):
+    inp = tmp_path / "in"
+    files = ["a.jpg", "b.png", "s/c.jpg", "s/t/d.jpg"]
+    for f in files:
+        (make_png if f.endswith("png") else make_jpeg)(inp / f, 640, 480)
+    r, err = once(tmp_path)
+    assert r.returncode == 0, err
+    assert summary(err) == (4, 0, 0), err
+    assert "\r" not in err and "\x1b[" not in err, \
+        "progress bar drawn on a stderr that is not a TTY"
+    assert sorted(tree(tmp_path / "out")) == \
+        ["a_thumb.jpg", "b_thumb.jpg", "s/c_thumb.jpg", "s/t/d_thumb.jpg"]
+    for p in tree(tmp_path / "out"):
+        assert image_info(tmp_path / "out" / p)[:2] == (300, 225)
+    assert not temp_leftovers(tmp_path / "out")
+    ev = parse_log(tmp_path / "tw.log", allow_partial=False)
+    start = [e for e in ev if e["event"] == "start"]
+    assert len(start) == 1 and start[0]["mode"] == "once", start
+    done = sorted(e["file"] for e in ev if e["event"] == "done")
+    assert done == sorted(files)
+    assert [e for e in ev if e["event"] == "shutdown"], "no shutdown line"
+
+    # a second run finds everything up to date and does nothing
+    r, err = once(tmp_path)
+    assert r.returncode == 0, err
+    assert summary(err)[0] == 0 and summary(err)[2] == 0, err
+    ev2 = parse_log(tmp_path / "tw.log", allow_partial=False)[len(ev):]
+    assert not [e for e in ev2 if e["event"] == "done"], ev2
+    scan = [e for e in ev2 if e["event"] == "scan"][0]
+    assert scan["uptodate"] == 4 and scan["queued"] == 0, scan
+
+
+def test_once_with_bad_file_exits_1(tmp_path):
+    inp = tmp_path / "in"
+    for f in ("a.jpg", "b.jpg", "s/c.jpg"):
+        make_jpeg(inp / f, 320, 240)
+    write_file(inp / "s" / "broken.jpg", b"this is not a JPEG\n" * 20)
+    r, err = once(tmp_path)
+    assert r.returncode == 1, (r.returncode, err)
+    assert summary(err) == (3, 0, 1), err
+    ev = parse_log(tmp_path / "tw.log", allow_partial=False)
+    failed = [e for e in ev if e["event"] == "failed"]
+    assert len(failed) == 1 and failed[0]["file"] == "s/broken.jpg", failed
+    assert failed[0]["error"] and "\n" not in failed[0]["error"]
+    assert (tmp_path / "out" / "s" / "c_thumb.jpg").is_file()
+    assert not (tmp_path / "out" / "s" / "broken_thumb.jpg").exists()
+
+
+def test_once_empty_tree(tmp_path):
+    (tmp_path / "in").mkdir()
+    r, err = once(tmp_path)
+    assert r.returncode == 0, err
+    assert summary(err) == (0, 0, 0), err
+
+
+def test_once_ignores_temp_and_other_extensions(tmp_path):
+    inp = tmp_path / "in"
+    make_jpeg(inp / "ok.jpg", 320, 240)
+    for name in (".x.jpg", "y.jpg.part", "z.txt", "w.jpg~"):
+        make_jpeg(inp / name, 320, 240)
+    r, err = once(tmp_path)
+    assert r.returncode == 0, err
+    assert summary(err) == (1, 0, 0), err
+    ev = parse_log(tmp_path / "tw.log")
+    assert [e["file"] for e in ev
+            if e["event"] in ("done", "failed", "skipped")] == ["ok.jpg"]
+    assert tree(tmp_path / "out") == ["ok_thumb.jpg"]
+
+
+def test_once_log_level_filters(tmp_path):
+    make_jpeg(tmp_path / "in" / "ok.jpg", 320, 240)
+    write_file(tmp_path / "in" / "bad.jpg", b"not an image")
+    r, err = once(tmp_path, ["--log-level", "warn"])
+    assert r.returncode == 1, err
+    ev = parse_log(tmp_path / "tw.log", allow_partial=False)
+    assert ev, "nothing logged at warn"
+    assert all(e["level"] in ("warn", "error") for e in ev), \
+        [e for e in ev if e["level"] not in ("warn", "error")]
+    assert [e["file"] for e in ev if e["event"] == "failed"] == ["bad.jpg"]
+    assert not [e for e in ev if e["event"] == "done"]
