@@ -89,7 +89,7 @@ try_result(const uint8_t *p, size_t len)
 
 	if (ipc_result_decode(p, len, &a) != 0)
 		return;
-	CHECK(a.status <= IPC_FAILED && a.noutputs <= IPC_MAX_OUTPUTS);
+	CHECK(a.status <= IPC_FAILED_OUTPUT && a.noutputs <= IPC_MAX_OUTPUTS);
 	ipc_writer_init(&w);
 	CHECK(ipc_result_encode(&w, &a) == 0);
 	CHECK(w.len == len && (len == 0 || memcmp(w.buf, p, len) == 0));
