@@ -75,3 +75,75 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(OBJ:.o=.d) $(BUILD)/obj/main.d
+
+# ---- install / uninstall ------------------------------------------------
+# `make install` (as root), or `make install DESTDIR=/tmp/pkg PREFIX=/usr`
+# for a package.  Files outside PREFIX (/etc) follow DESTDIR only.  After a
+# real install: `systemctl daemon-reload`, then see thumbwatch(8).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share/thumbwatch
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+MANPAGES   := config/man/thumbwatch.8 config/man/thumbwatch.ini.5
+
+.PHONY: install uninstall lint-man
+
+install: $(BIN)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/thumbwatch $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/thumbwatch
+	$(INSTALL) -m 0644 config/man/thumbwatch.8 $(DESTDIR)$(MANDIR)/man8/thumbwatch.8
+	$(INSTALL) -m 0644 config/man/thumbwatch.ini.5 \
+	    $(DESTDIR)$(MANDIR)/man5/thumbwatch.ini.5
+	$(INSTALL) -m 0644 config/thumbwatch.ini $(DESTDIR)$(DATADIR)/thumbwatch.ini
+	$(INSTALL) -m 0644 sample.env $(DESTDIR)$(DATADIR)/sample.env
+# The live configuration is the administrator's: never overwritten.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini ]; then \
+	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini" \
+	        "(the shipped one is $(DATADIR)/thumbwatch.ini)"; \
+	else \
+	    echo "$(INSTALL) -m 0644 config/thumbwatch.ini" \
+	        "$(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini"; \
+	    $(INSTALL) -m 0644 config/thumbwatch.ini \
+	        $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini; \
+	fi
+# The unit names the binary where it was installed.
+	sed 's|/usr/local/bin/thumbwatch|$(BINDIR)/thumbwatch|g' \
+	    config/thumbwatch.service > $(DESTDIR)$(UNITDIR)/thumbwatch.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/thumbwatch.service
+	$(INSTALL) -m 0644 config/logrotate.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/thumbwatch
+	@if [ -z "$(DESTDIR)" ]; then \
+	    echo "installed; next: useradd --system --user-group --home-dir" \
+	        "/var/lib/thumbwatch --no-create-home --shell /usr/sbin/nologin" \
+	        "thumbwatch; systemctl daemon-reload; systemctl enable --now" \
+	        "thumbwatch (see thumbwatch(8))"; \
+	fi
+
+# Leaves $(SYSCONFDIR)/thumbwatch/thumbwatch.ini (it may hold local edits)
+# and the data and log folders.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/thumbwatch \
+	    $(DESTDIR)$(MANDIR)/man8/thumbwatch.8 \
+	    $(DESTDIR)$(MANDIR)/man5/thumbwatch.ini.5 \
+	    $(DESTDIR)$(DATADIR)/thumbwatch.ini $(DESTDIR)$(DATADIR)/sample.env \
+	    $(DESTDIR)$(UNITDIR)/thumbwatch.service \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/thumbwatch
+	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini;" \
+	    "run systemctl daemon-reload if the unit was enabled"
+
+# mandoc's own checks (warnings and errors; "referenced manual not found"
+# style notes depend on the machine), then a groff render through man.
+lint-man:
+	mandoc -T lint -W warning $(MANPAGES)
+	@command -v man >/dev/null || { echo "lint-man: no man (man-db)"; exit 0; }; \
+	for m in $(MANPAGES); do \
+	    out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $$m 2>&1 >/dev/null); \
+	    if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
+	done

@@ -47,6 +47,10 @@ struct config {
 	char output_dir[PATH_MAX];
 	char log_file[PATH_MAX];
 	char done_dir[PATH_MAX];	/* SOURCE_ACTION=move target */
+	char runtime_dir[PATH_MAX];	/* control socket, default pidfile */
+	/* --pidfile (command line only, not a table key); "" means
+	 * RUNTIME_DIR/thumbwatch.pid. */
+	char pidfile[PATH_MAX];
 	int workers;			/* 0 in the table = number of CPUs */
 	int batch_size;
 	int batch_wait_ms;

@@ -115,6 +115,9 @@ static const struct keydef keys[] = {
 	  "JSON Lines log; reopened on SIGHUP for logrotate" },
 	{ "LOG_LEVEL", K_ENUM, C(log_level), "info", 0, 0, log_levels,
 	  "least severe level logged: debug, info, warn or error" },
+	{ "RUNTIME_DIR", K_PATH, C(runtime_dir), "run", 0, 0, NULL,
+	  "folder of the control socket (thumbwatch.sock, owner only) and "
+	  "the default pidfile" },
 	{ "WORKERS", K_INT, C(workers), "0", 0, 256, NULL,
 	  "worker processes; 0 = one per CPU" },
 	{ "BATCH_SIZE", K_INT, C(batch_size), "4", 1, 1024, NULL,

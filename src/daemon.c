@@ -22,10 +22,13 @@
 #include <uv.h>
 
 #include "batch.h"
+#include "control.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "notify.h"
 #include "pathmap.h"
+#include "pidfile.h"
 #include "pool.h"
 #include "uptodate.h"
 #include "watcher.h"
@@ -69,6 +72,16 @@ struct daemon {
 	const char *stop_reason;
 	bool progress;			/* once, on a TTY */
 	int exit_code;
+
+	/* Running as a service (control.h, notify.h, pidfile.h). */
+	int lock_fd;			/* flock on INPUT_DIR, or -1 */
+	struct pidfile pf;
+	struct control_server *ctl;
+	uv_timer_t watchdog_timer, lock_timer;
+	bool ready;			/* READY=1 sent */
+	uint64_t watched_dirs;		/* folders found by the last full walk */
+	struct control_rate rate_done, rate_failed;
+	struct control_recent recent;
 };
 
 static uint64_t
@@ -262,6 +275,8 @@ outcome_failed(struct daemon *d, const char *rel, const char *error,
 	struct json_buf *j;
 
 	d->n_failed++;
+	control_rate_add(&d->rate_failed, uv_now(&d->loop), 1);
+	control_recent_add(&d->recent, (int64_t)wall_ms(), rel, error);
 	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
 		json_str(j, "file", rel);
 		json_str(j, "error", error);
@@ -607,6 +622,7 @@ on_result(void *ud, int worker, struct batch_item *it,
 	batch_queue_remove(&d->busy, it->rel);
 	if (res->status == IPC_OK) {
 		d->n_done++;
+		control_rate_add(&d->rate_done, uv_now(&d->loop), 1);
 		d->bytes_out += (uint64_t)res->out_bytes;
 		clear_failed(d, it->rel);
 		/* Name the outputs as they now stand on disk. */
@@ -922,6 +938,16 @@ on_scan_done(void *ud, const struct watcher_scan_stats *st)
 	}
 	d->scan_fresh_mark = d->scan_fresh;
 	d->scanned = true;
+	d->watched_dirs = st->dirs;
+	/* systemd counts the service as started only now: every watch is in
+	 * place and the tree has been walked once. */
+	if (d->mode == DAEMON_RUN && !d->ready && !d->draining) {
+		char msg[160];
+		d->ready = true;
+		snprintf(msg, sizeof(msg), "watching %llu folders; %zu files "
+		    "queued", (unsigned long long)st->dirs, d->q.len);
+		notify_ready(msg);
+	}
 	want_dispatch(d);
 	maybe_finish(d);
 }
@@ -1018,6 +1044,10 @@ stop(struct daemon *d, const char *reason)
 	while ((it = batch_queue_pop(&d->q)) != NULL)
 		batch_item_free(it);
 	log_stats(d, "shutdown", reason);
+	/* Its handles close through its own callbacks, before the walk in
+	 * pool_gone closes whatever is left. */
+	control_stop(d->ctl);
+	d->ctl = NULL;
 	if (d->pool)
 		pool_stop(d->pool, 2000, pool_gone);
 	else
@@ -1066,6 +1096,8 @@ begin_drain(struct daemon *d, const char *reason)
 	}
 	d->draining = true;
 	d->stop_reason = reason;
+	if (d->mode == DAEMON_RUN)
+		notify_stopping();
 	if ((j = log_begin(&d->lg, LOG_INFO, "draining")) != NULL) {
 		json_str(j, "reason", reason);
 		json_int(j, "in_flight", (int64_t)d->busy.len);
@@ -1193,32 +1225,37 @@ reload(struct daemon *d)
 	char err[1024];
 	int rc;
 
+	if (d->mode == DAEMON_RUN)
+		notify_reloading();
 	if ((rc = log_reopen(&d->lg)) < 0)
 		dprintf(2, "thumbwatch: cannot reopen %s: %s\n", d->lg.path,
 		    strerror(-rc));
 	if (d->reload == NULL)
-		return;
+		goto done;
 	memset(&nc, 0, sizeof(nc));
 	if (d->reload(d->reload_ud, &nc, err, sizeof(err)) < 0) {
 		log_msg(&d->lg, LOG_ERROR, "reload_failed",
 		    "configuration not reloaded, the running one stays: %s",
 		    err);
-		return;
+		goto done;
 	}
 	/* What the loop, the pool and the watcher were built around needs a
 	 * restart; everything else applies now. */
 	if (strcmp(nc.input_dir, c->input_dir) || strcmp(nc.output_dir,
 	    c->output_dir) || strcmp(nc.log_file, c->log_file) ||
+	    strcmp(nc.runtime_dir, c->runtime_dir) ||
 	    nc.workers != c->workers || nc.watch_backend != c->watch_backend ||
 	    nc.settle_ms != c->settle_ms || nc.image_timeout_ms !=
 	    c->image_timeout_ms || strcmp(nc.extensions, c->extensions))
 		log_msg(&d->lg, LOG_WARN, "reload_partial", "INPUT_DIR, "
-		    "OUTPUT_DIR, LOG_FILE, WORKERS, WATCH_BACKEND, SETTLE_MS, "
-		    "IMAGE_TIMEOUT_MS and EXTENSIONS take effect at the next "
-		    "start");
+		    "OUTPUT_DIR, LOG_FILE, RUNTIME_DIR, WORKERS, WATCH_BACKEND, "
+		    "SETTLE_MS, IMAGE_TIMEOUT_MS and EXTENSIONS take effect at "
+		    "the next start");
 	memcpy(nc.input_dir, c->input_dir, sizeof(nc.input_dir));
 	memcpy(nc.output_dir, c->output_dir, sizeof(nc.output_dir));
 	memcpy(nc.log_file, c->log_file, sizeof(nc.log_file));
+	memcpy(nc.runtime_dir, c->runtime_dir, sizeof(nc.runtime_dir));
+	memcpy(nc.pidfile, c->pidfile, sizeof(nc.pidfile));
 	memcpy(nc.extensions, c->extensions, sizeof(nc.extensions));
 	nc.workers = c->workers;
 	nc.watch_backend = c->watch_backend;
@@ -1237,6 +1274,9 @@ reload(struct daemon *d)
 	/* A changed preset makes thumbnails stale: find them now. */
 	if (d->w)
 		watcher_rescan(d->w, "reload");
+done:
+	if (d->mode == DAEMON_RUN && d->ready && !d->draining)
+		notify_ready("configuration reloaded");
 }
 
 static void
@@ -1248,6 +1288,191 @@ signal_cb(uv_signal_t *h, int signum)
 		reload(d);
 	else
 		begin_drain(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- control socket and watchdog --------------------------------------- */
+
+static void
+ctl_status(void *ud, struct control_status *st)
+{
+	struct daemon *d = ud;
+	uint64_t now = uv_now(&d->loop);
+
+	st->version = THUMBWATCH_VERSION;
+	st->pid = (long)getpid();
+	st->mode = d->mode == DAEMON_ONCE ? "once" : "run";
+	st->starting = !d->scanned;
+	st->draining = d->draining;
+	st->started_ms = (int64_t)d->start_ms;
+	st->input_dir = d->in_root;
+	st->output_dir = d->out_root;
+	st->log_file = d->lg.path;
+	st->backend = d->w ? watcher_backend_name(d->w) : "";
+	st->watched_dirs = d->watched_dirs;
+	st->queued = d->q.len;
+	st->in_flight = d->busy.len;
+	if (d->pool) {
+		st->workers = pool_size(d->pool);
+		st->workers_busy = pool_busy_count(d->pool);
+		st->workers_idle = pool_idle_count(d->pool);
+		st->worker_restarts = pool_restarts(d->pool);
+	}
+	st->done = d->n_done;
+	st->failed = d->n_failed;
+	st->skipped = d->n_skipped;
+	st->deleted = d->n_deleted;
+	st->moved = d->n_moved;
+	st->bytes_out = d->bytes_out;
+	st->done_last_min = control_rate_sum(&d->rate_done, now);
+	st->failed_last_min = control_rate_sum(&d->rate_failed, now);
+	st->recent = &d->recent;
+}
+
+/* The input-relative name of a path sent by `thumbwatch reprocess`
+ * (absolute, or relative to INPUT_DIR).  0 or -errno with msg. */
+static int
+ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
+    char *msg, size_t msglen)
+{
+	char abs[PATH_MAX], real[PATH_MAX];
+	struct stat sb;
+
+	if (path[0] == '/' ? snprintf(abs, sizeof(abs), "%s", path) >=
+	    (int)sizeof(abs) : pathmap_join(abs, sizeof(abs), d->in_root,
+	    path) < 0) {
+		snprintf(msg, msglen, "path too long");
+		return -ENAMETOOLONG;
+	}
+	if (realpath(abs, real) == NULL) {
+		int e = errno;
+		snprintf(msg, msglen, "%s", e == ENOENT ? "no such file in "
+		    "INPUT_DIR" : strerror(e));
+		return -e;
+	}
+	if (pathmap_relative(d->in_root, real, rel, cap) < 0 || !rel[0]) {
+		snprintf(msg, msglen, "not in INPUT_DIR %s", d->in_root);
+		return -EXDEV;
+	}
+	if (stat(real, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		snprintf(msg, msglen, "a folder: name its files");
+		return -EISDIR;
+	}
+	if (!wanted_name(d, rel)) {
+		snprintf(msg, msglen, "not a file thumbwatch processes (see "
+		    "EXTENSIONS; temporary names are ignored)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen)
+{
+	struct daemon *d = ud;
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
+	char rel[PATH_MAX], orel[PATH_MAX], out[PATH_MAX];
+	bool qualify;
+	int i, rc;
+
+	if (d->draining) {
+		snprintf(msg, msglen, "the daemon is stopping");
+		return -ESHUTDOWN;
+	}
+	if ((rc = ctl_rel(d, path, rel, sizeof(rel), msg, msglen)) < 0)
+		return rc;
+	/* Outputs dated 1970 are stale whatever the source's mtime, so the
+	 * file is made again, while readers still see the old thumbnails
+	 * until the new ones are renamed over them. */
+	qualify = siblings(d, rel, NULL, false);
+	for (i = 0; i < d->cfg->npresets; i++)
+		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) == 0 &&
+		    pathmap_join(out, sizeof(out), d->out_root, orel) == 0)
+			utimensat(AT_FDCWD, out, ts, AT_SYMLINK_NOFOLLOW);
+	clear_failed(d, rel);
+	pickup(d, rel, WATCHER_EVENT);
+	snprintf(msg, msglen, "%s", batch_queue_contains(&d->q, rel) ||
+	    batch_queue_contains(&d->busy, rel) ? "queued" :
+	    "checked (its outcome is in the log)");
+	return 0;
+}
+
+/* Collects the names below OUTPUT_DIR/.thumbwatch/failed into q first:
+ * picking one up may write its marker again while the folder is read. */
+static void
+failed_markers(const char *root, const char *sub, struct batch_queue *q,
+    int depth)
+{
+	char dir[PATH_MAX], rel[PATH_MAX];
+	struct dirent *de;
+	DIR *dp;
+
+	if (depth > 64 || pathmap_join(dir, sizeof(dir), root, sub) < 0 ||
+	    (dp = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(dp)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    pathmap_join(rel, sizeof(rel), sub, de->d_name) < 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			failed_markers(root, rel, q, depth + 1);
+		else
+			batch_queue_push(q, rel, 0);
+	}
+	closedir(dp);
+}
+
+static int
+ctl_retry_failed(void *ud, size_t *count, char *msg, size_t msglen)
+{
+	struct daemon *d = ud;
+	struct batch_queue q;
+	struct batch_item *it;
+	char root[PATH_MAX];
+
+	*count = 0;
+	if (d->draining) {
+		snprintf(msg, msglen, "the daemon is stopping");
+		return -ESHUTDOWN;
+	}
+	if (pathmap_join(root, sizeof(root), d->out_root,
+	    STATE_DIR "/failed") < 0)
+		return -ENAMETOOLONG;
+	batch_queue_init(&q);
+	failed_markers(root, "", &q, 0);
+	while ((it = batch_queue_pop(&q)) != NULL) {
+		clear_failed(d, it->rel);
+		if (wanted_name(d, it->rel)) {
+			pickup(d, it->rel, WATCHER_EVENT);
+			(*count)++;
+		}
+		batch_item_free(it);
+	}
+	batch_queue_free(&q);
+	return 0;
+}
+
+/* The lock must not pin a deleted input folder (inotify would never say
+ * it is gone), and must follow the folder that replaces it. */
+static void
+lock_check_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	char err[1024];
+	int rc;
+
+	rc = instance_lock_check(&d->lock_fd, d->in_root, err, sizeof(err));
+	if (rc == -EWOULDBLOCK && !d->draining) {
+		log_msg(&d->lg, LOG_ERROR, "lock_lost", "%s: stopping", err);
+		d->exit_code = 75;
+		begin_drain(d, "input folder taken by another daemon");
+	}
+}
+
+static void
+watchdog_cb(uv_timer_t *t)
+{
+	(void)t;
+	notify_watchdog();
 }
 
 /* ---- entry ------------------------------------------------------------- */
@@ -1296,6 +1521,10 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
 	    on_scan_done };
 	struct pool_callbacks pcb = { on_result, on_lost, on_idle };
+	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
+	    ctl_retry_failed };
+	char err[1024], path[PATH_MAX];
+	uint64_t wd_usec;
 	struct pool_options po;
 	struct daemon *d;
 	struct json_buf *j;
@@ -1311,6 +1540,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	d->reload = reload_fn;
 	d->reload_ud = reload_ud;
 	d->start_ms = t0;
+	d->lock_fd = -1;
+	d->pf.fd = -1;
 	d->pol.batch_size = cfg->batch_size;
 	d->pol.wait_ms = cfg->batch_wait_ms;
 	batch_queue_init(&d->q);
@@ -1327,10 +1558,54 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	d->lg.quiet_tty = mode == DAEMON_ONCE;
 	if ((status = prepare_dirs(d, cfg)) != 0)
 		goto out_log;
+	/* One daemon per input folder, whatever else differs. */
+	d->lock_fd = instance_lock(d->in_root, err, sizeof(err));
+	if (d->lock_fd == -EWOULDBLOCK) {
+		dprintf(2, "thumbwatch: %s\n", err);
+		status = 75;
+		goto out_log;
+	}
+	if (d->lock_fd < 0)
+		log_msg(&d->lg, LOG_WARN, "lock_failed", "%s", err);
+	if (mode == DAEMON_RUN) {
+		if (snprintf(path, sizeof(path), "%s%s%s", cfg->pidfile[0] ?
+		    cfg->pidfile : cfg->runtime_dir, cfg->pidfile[0] ? "" : "/",
+		    cfg->pidfile[0] ? "" : CONTROL_PIDFILE_NAME) >=
+		    (int)sizeof(path)) {
+			dprintf(2, "thumbwatch: the pidfile's path is too long\n");
+			status = 78;
+			goto out_log;
+		}
+		if ((rc = pidfile_write(&d->pf, path, err, sizeof(err))) < 0) {
+			dprintf(2, "thumbwatch: %s\n", err);
+			status = rc == -EWOULDBLOCK ? 75 : 73;
+			goto out_log;
+		}
+	}
 	/* Worker deaths are reported through their exit status; a write
 	 * to a dead worker's socket must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&d->loop);
+	uv_timer_init(&d->loop, &d->watchdog_timer);
+	uv_timer_init(&d->loop, &d->lock_timer);
+	d->lock_timer.data = d;
+	if (d->lock_fd >= 0)
+		uv_timer_start(&d->lock_timer, lock_check_cb, 1000, 1000);
+	if (mode == DAEMON_RUN) {
+		if (control_socket_path(path, sizeof(path),
+		    cfg->runtime_dir) < 0) {
+			dprintf(2, "thumbwatch: RUNTIME_DIR %s is too long\n",
+			    cfg->runtime_dir);
+			status = 78;
+			goto out_loop;
+		}
+		if ((rc = control_start(&d->ctl, &d->loop, path, &ccb, d, err,
+		    sizeof(err))) < 0) {
+			dprintf(2, "thumbwatch: %s\n", err);
+			status = rc == -EADDRINUSE ? 75 : 73;
+			goto out_loop;
+		}
+	}
 	load_epochs(d);
 	{
 		/* Before any worker runs: every temp now is a dead one's. */
@@ -1360,6 +1635,16 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		json_str(j, "backend", watcher_backend_name(d->w));
 		log_commit(&d->lg);
 	}
+	/* --daemon: the command returns now.  Before the workers exist, so
+	 * none inherits the caller's terminal or pipe. */
+	daemonize_ready();
+	if (!isatty(2))
+		d->lg.tty = false;	/* detached: nobody reads the echo */
+	wd_usec = mode == DAEMON_RUN ? notify_watchdog_usec() : 0;
+	if (wd_usec > 0)
+		uv_timer_start(&d->watchdog_timer, watchdog_cb,
+		    wd_usec / 2000 ? wd_usec / 2000 : 1,
+		    wd_usec / 2000 ? wd_usec / 2000 : 1);
 	po.workers = cfg->workers;
 	po.image_timeout_ms = cfg->image_timeout_ms;
 	po.exe = exe;
@@ -1396,7 +1681,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 
-	status = 0;
+	status = d->exit_code;
 	if (mode == DAEMON_ONCE) {
 		fprintf(stderr, "thumbwatch: %llu files: %llu done, %llu skipped, "
 		    "%llu failed in %.1f s\n",
@@ -1411,6 +1696,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 			status = 1;
 	}
 out_loop:
+	control_stop(d->ctl);
+	d->ctl = NULL;
 	if (d->w)
 		watcher_stop(d->w);
 	uv_walk(&d->loop, close_walk, NULL);
@@ -1418,6 +1705,8 @@ out_loop:
 	if (uv_loop_close(&d->loop) != 0)
 		status = status ? status : 0;
 out_log:
+	pidfile_remove(&d->pf);
+	instance_unlock(d->lock_fd);
 	batch_queue_free(&d->q);
 	batch_queue_free(&d->busy);
 	batch_queue_free(&d->redo);

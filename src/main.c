@@ -15,10 +15,13 @@
 #include <uv.h>
 
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
+#include "pidfile.h"
 #include "worker.h"
 
 #define EX_USAGE 64
+#define EX_OSERR 71
 #define EX_CONFIG 78
 
 extern char **environ;
@@ -29,25 +32,42 @@ struct cli {
 	const char *env_path;
 	int argc;
 	char **argv;
+	bool daemon;			/* run --daemon */
+	const char *pidfile;		/* run --pidfile FILE */
+	bool json;			/* status/reprocess/retry-failed --json */
+	int npaths;			/* reprocess PATH... */
+	char **paths;
 };
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: thumbwatch [run|once|check-config] [--config FILE] "
-	    "[--env-file FILE]\n"
-	    "                  [--KEY VALUE ...] [-h|--help] [-V|--version]\n"
+	    "usage: thumbwatch [COMMAND] [--config FILE] [--env-file FILE] "
+	    "[--KEY VALUE ...]\n"
+	    "       thumbwatch -h|--help | -V|--version\n"
 	    "\n"
-	    "  run           watch INPUT_DIR and make thumbnails (default)\n"
+	    "  run [--daemon] [--pidfile FILE]\n"
+	    "                watch INPUT_DIR and make thumbnails (default)\n"
 	    "  once          process what INPUT_DIR holds now, then exit "
 	    "(status 1 if any file failed)\n"
 	    "  check-config  print the effective configuration and where "
 	    "each value came from\n"
+	    "  status [--json]\n"
+	    "                ask the running daemon how it is doing\n"
+	    "  reprocess [--json] PATH...\n"
+	    "                make these files' thumbnails again\n"
+	    "  retry-failed [--json]\n"
+	    "                queue every file that failed again\n"
 	    "\n"
 	    "  --config FILE    INI file (default config/thumbwatch.ini when "
 	    "present)\n"
 	    "  --env-file FILE  KEY=VALUE file (default ./.env when present)\n"
+	    "  --daemon         run: detach; return once the daemon runs\n"
+	    "  --pidfile FILE   run: pidfile (default "
+	    "RUNTIME_DIR/thumbwatch.pid)\n"
+	    "  --json           status, reprocess, retry-failed: print the "
+	    "daemon's JSON answer\n"
 	    "\n"
 	    "Every key below is also an environment variable THUMBWATCH_KEY "
 	    "and a flag\n--key-name. Precedence: defaults < INI < .env < "
@@ -104,6 +124,8 @@ load_config(const struct cli *cli, struct config *cfg, char *err,
 		    errlen)) < 0)
 			goto fail;
 	}
+	if (cli->pidfile)
+		snprintf(cfg->pidfile, sizeof(cfg->pidfile), "%s", cli->pidfile);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if ((rc = config_finish(cfg, ncpu > 0 ? (int)ncpu : 1, err,
 	    errlen)) < 0)
@@ -174,6 +196,43 @@ limit_memory(long mb)
 #endif
 }
 
+static bool
+is_control_command(const char *c)
+{
+	return !strcmp(c, "status") || !strcmp(c, "reprocess") ||
+	    !strcmp(c, "retry-failed");
+}
+
+/* status, reprocess, retry-failed: one exchange with the running daemon
+ * found through RUNTIME_DIR. */
+static int
+control_command(const struct cli *cli, const struct config *cfg)
+{
+	char sock[PATH_MAX], *line;
+	int rc;
+
+	if (control_socket_path(sock, sizeof(sock), cfg->runtime_dir) < 0) {
+		fprintf(stderr, "thumbwatch: RUNTIME_DIR is too long\n");
+		return EX_CONFIG;
+	}
+	rc = control_format_request(cli->command, cli->paths,
+	    (size_t)cli->npaths, true, &line);
+	if (rc == -E2BIG) {
+		fprintf(stderr, "thumbwatch: too many paths for one request "
+		    "(at most %d bytes): split them\n", CONTROL_LINE_MAX);
+		return EX_USAGE;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "thumbwatch: %s: %s\n", cli->command,
+		    rc == -EINVAL ? "bad arguments (see thumbwatch --help)" :
+		    strerror(-rc));
+		return rc == -EINVAL ? EX_USAGE : EX_OSERR;
+	}
+	rc = control_client(sock, line, stdout, cli->json);
+	free(line);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -201,8 +260,11 @@ main(int argc, char **argv)
 		return worker_main(3, argv[0], formats);
 	}
 
-	if ((flags = calloc((size_t)argc + 1, sizeof(*flags))) == NULL)
+	if ((flags = calloc((size_t)argc + 1, sizeof(*flags))) == NULL ||
+	    (cli.paths = calloc((size_t)argc + 1, sizeof(char *))) == NULL) {
+		free(flags);
 		return 70;
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -236,6 +298,28 @@ main(int argc, char **argv)
 			cli.env_path = a + 11;
 			continue;
 		}
+		if (!strcmp(a, "--daemon")) {
+			cli.daemon = true;
+			continue;
+		}
+		if (!strcmp(a, "--json")) {
+			cli.json = true;
+			continue;
+		}
+		if (!strcmp(a, "--pidfile")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "thumbwatch: --pidfile needs a "
+				    "file\n");
+				rc = EX_USAGE;
+				goto out;
+			}
+			cli.pidfile = argv[++i];
+			continue;
+		}
+		if (!strncmp(a, "--pidfile=", 10)) {
+			cli.pidfile = a + 10;
+			continue;
+		}
 		if (a[0] == '-') {
 			if (!is_config_flag(a)) {
 				fprintf(stderr, "thumbwatch: unknown option %s "
@@ -255,6 +339,10 @@ main(int argc, char **argv)
 			}
 			continue;
 		}
+		if (cli.command && !strcmp(cli.command, "reprocess")) {
+			cli.paths[cli.npaths++] = argv[i];
+			continue;
+		}
 		if (cli.command) {
 			fprintf(stderr, "thumbwatch: unexpected argument %s\n", a);
 			rc = EX_USAGE;
@@ -267,9 +355,29 @@ main(int argc, char **argv)
 	if (cli.command == NULL)
 		cli.command = "run";
 	if (strcmp(cli.command, "run") && strcmp(cli.command, "once") &&
-	    strcmp(cli.command, "check-config")) {
+	    strcmp(cli.command, "check-config") &&
+	    !is_control_command(cli.command)) {
 		fprintf(stderr, "thumbwatch: unknown command %s (run, once, "
-		    "check-config)\n", cli.command);
+		    "check-config, status, reprocess, retry-failed)\n",
+		    cli.command);
+		rc = EX_USAGE;
+		goto out;
+	}
+	if ((cli.daemon || cli.pidfile) && strcmp(cli.command, "run")) {
+		fprintf(stderr, "thumbwatch: --daemon and --pidfile are for "
+		    "run\n");
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (cli.json && !is_control_command(cli.command)) {
+		fprintf(stderr, "thumbwatch: --json is for status, reprocess "
+		    "and retry-failed\n");
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (!strcmp(cli.command, "reprocess") && cli.npaths == 0) {
+		fprintf(stderr, "thumbwatch: reprocess needs at least one "
+		    "PATH\n");
 		rc = EX_USAGE;
 		goto out;
 	}
@@ -285,6 +393,11 @@ main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	if (is_control_command(cli.command)) {
+		rc = control_command(&cli, &cfg);
+		config_free(&cfg);
+		goto out;
+	}
 	if (uv_exepath(exe, &exelen) < 0) {
 		fprintf(stderr, "thumbwatch: cannot find my own executable\n");
 		config_free(&cfg);
@@ -292,9 +405,22 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mode = strcmp(cli.command, "once") ? DAEMON_RUN : DAEMON_ONCE;
+	/* After the configuration is known good (its errors print here,
+	 * exit 78, nothing forked); before anything opens the log. */
+	if (cli.daemon && (rc = daemonize()) < 0) {
+		fprintf(stderr, "thumbwatch: cannot daemonize: %s\n",
+		    strerror(-rc));
+		config_free(&cfg);
+		rc = EX_OSERR;
+		goto out;
+	}
 	rc = daemon_main(&cfg, mode, exe, reload_config, &cli);
+	/* --daemon and it failed before it was ready: the waiting command
+	 * exits with this status. */
+	daemonize_finish(rc);
 	config_free(&cfg);
 out:
+	free(cli.paths);
 	free(flags);
 	return rc;
 }

@@ -173,7 +173,7 @@ static void test_defaults(void **state)
 	assert_true(cfg.presets[0].strip);
 	assert_string_equal(cfg.presets[0].source, "default");
 
-	assert_int_equal(config_nkeys(), 25);
+	assert_int_equal(config_nkeys(), 26);
 	for (i = 0; i < config_nkeys(); i++)
 		assert_string_equal(cfg.sources[i], "default");
 	config_free(&cfg);

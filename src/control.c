@@ -1,0 +1,1496 @@
+/*
+ * control: the control socket (server on the supervisor's loop, blocking
+ * client for the command line) and its line protocol.
+ *
+ * Why one exchange per connection: the client is a command run by a
+ * person or a script; connecting again costs microseconds, and a server
+ * that never keeps state between requests cannot be confused by a client
+ * that stops halfway.  Why a fixed buffer per client: a request can never
+ * make the supervisor allocate more than CONTROL_MAX_CLIENTS buffers of
+ * CONTROL_LINE_MAX, however it is sent.  Why "text" in every response: the
+ * server already holds every number; rendering the report there keeps the
+ * client to a small scanner for three top-level fields instead of a JSON
+ * model, and `status` and `status --json` can never disagree.
+ *
+ * JSON strings are escaped by json.h (json_escape); nesting (objects in
+ * arrays) is assembled here, since json.h writes flat log records.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "json.h"
+
+#define EX_UNAVAILABLE	69
+#define EX_OSERR	71
+#define EX_TEMPFAIL	75
+#define EX_PROTOCOL	76
+#define EX_NOPERM	77
+
+/* The client waits this long for an answer; the daemon answers from its
+ * loop at once, so only a stuck daemon takes longer. */
+#define CLIENT_TIMEOUT_MS	30000
+/* Largest response the client accepts (a reprocess of many paths). */
+#define RESPONSE_MAX		(16 * 1024 * 1024)
+
+/* ---- a growable text buffer that also writes nested JSON --------------- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	int err;		/* sticky -ENOMEM */
+	int depth;
+	int count[8];		/* members so far, per open object/array */
+	struct json_buf esc;	/* scratch for json_escape */
+};
+
+static void
+out_init(struct out *o)
+{
+	memset(o, 0, sizeof(*o));
+	json_init(&o->esc);
+}
+
+static void
+out_free(struct out *o)
+{
+	free(o->p);
+	json_free(&o->esc);
+	memset(o, 0, sizeof(*o));
+}
+
+static void
+out_raw(struct out *o, const char *s, size_t n)
+{
+	size_t cap;
+	char *np;
+
+	if (o->err)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		cap = o->cap ? o->cap : 512;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		if ((np = realloc(o->p, cap)) == NULL) {
+			o->err = -ENOMEM;
+			return;
+		}
+		o->p = np;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static void
+out_s(struct out *o, const char *s)
+{
+	out_raw(o, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3)))
+out_printf(struct out *o, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	out_raw(o, buf, (size_t)n < sizeof(buf) ? (size_t)n :
+	    sizeof(buf) - 1);
+}
+
+/* "string" with json.h's escaping (any bytes give valid UTF-8 JSON). */
+static void
+out_quoted(struct out *o, const char *s)
+{
+	json_reset(&o->esc);
+	json_escape(&o->esc, s ? s : "", s ? strlen(s) : 0);
+	if (o->esc.err) {
+		o->err = o->esc.err;
+		return;
+	}
+	out_s(o, "\"");
+	out_raw(o, o->esc.buf ? o->esc.buf : "", o->esc.len);
+	out_s(o, "\"");
+}
+
+/* The separator and the key (NULL in arrays) of the next member. */
+static void
+out_key(struct out *o, const char *key)
+{
+	if (o->count[o->depth]++ > 0)
+		out_s(o, ",");
+	if (key) {
+		out_quoted(o, key);
+		out_s(o, ":");
+	}
+}
+
+static void
+out_open(struct out *o, const char *key, const char *bracket)
+{
+	if (o->depth > 0 || o->len > 0)
+		out_key(o, key);
+	out_s(o, bracket);
+	if (o->depth + 1 < (int)(sizeof(o->count) / sizeof(o->count[0])))
+		o->count[++o->depth] = 0;
+	else
+		o->err = -E2BIG;	/* a bug here, not input */
+}
+
+static void
+out_close(struct out *o, const char *bracket)
+{
+	out_s(o, bracket);
+	if (o->depth > 0)
+		o->depth--;
+}
+
+static void
+out_str(struct out *o, const char *key, const char *val)
+{
+	out_key(o, key);
+	out_quoted(o, val);
+}
+
+static void
+out_u64(struct out *o, const char *key, uint64_t v)
+{
+	out_key(o, key);
+	out_printf(o, "%" PRIu64, v);
+}
+
+static void
+out_i64(struct out *o, const char *key, int64_t v)
+{
+	out_key(o, key);
+	out_printf(o, "%" PRId64, v);
+}
+
+static void
+out_bool(struct out *o, const char *key, bool v)
+{
+	out_key(o, key);
+	out_s(o, v ? "true" : "false");
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static const char *const cmd_names[] = {
+	[CONTROL_STATUS] = "status",
+	[CONTROL_REPROCESS] = "reprocess",
+	[CONTROL_RETRY_FAILED] = "retry-failed",
+};
+#define NCMDS (sizeof(cmd_names) / sizeof(cmd_names[0]))
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes word[0..n) into dst (at least n+1 bytes).  0 or -EINVAL. */
+static int
+decode_word(const char *word, size_t n, char *dst, char *err, size_t errlen)
+{
+	size_t i, k = 0;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)word[i];
+		if (c != '%') {
+			dst[k++] = (char)c;
+			continue;
+		}
+		hi = i + 2 < n ? hexval((unsigned char)word[i + 1]) : -1;
+		lo = i + 2 < n ? hexval((unsigned char)word[i + 2]) : -1;
+		if (hi < 0 || lo < 0) {
+			snprintf(err, errlen, "bad escape: '%%' must be "
+			    "followed by two hex digits");
+			return -EINVAL;
+		}
+		if (hi == 0 && lo == 0) {
+			snprintf(err, errlen, "an argument holds an encoded "
+			    "NUL byte (%%00)");
+			return -EINVAL;
+		}
+		dst[k++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	dst[k] = '\0';
+	return 0;
+}
+
+void
+control_request_free(struct control_request *req)
+{
+	size_t i;
+
+	if (req->args) {
+		for (i = 0; i < req->nargs; i++)
+			free(req->args[i]);
+		free(req->args);
+	}
+	req->args = NULL;
+	req->nargs = 0;
+}
+
+int
+control_parse_request(const char *line, size_t len,
+    struct control_request *req, char *err, size_t errlen)
+{
+	const char *p, *end, *w;
+	size_t i, nw = 0, cmdlen;
+	char **args;
+	int rc;
+
+	memset(req, 0, sizeof(*req));
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	end = line + len;
+	for (p = line; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			snprintf(err, errlen, "the request holds a raw control "
+			    "character (0x%02x); encode it as %%XX", c);
+			return -EINVAL;
+		}
+	}
+	/* The command: the first word. */
+	for (p = line; p < end && (*p == ' ' || *p == '\t'); p++)
+		;
+	for (w = p; p < end && *p != ' ' && *p != '\t'; p++)
+		;
+	cmdlen = (size_t)(p - w);
+	if (cmdlen == 0) {
+		snprintf(err, errlen, "empty request (status, reprocess "
+		    "PATH..., retry-failed)");
+		return -EINVAL;
+	}
+	for (i = 0; i < NCMDS; i++)
+		if (strlen(cmd_names[i]) == cmdlen &&
+		    memcmp(cmd_names[i], w, cmdlen) == 0)
+			break;
+	if (i == NCMDS) {
+		snprintf(err, errlen, "unknown request '%.*s' (status, "
+		    "reprocess PATH..., retry-failed)",
+		    (int)(cmdlen > 64 ? 64 : cmdlen), w);
+		return -EINVAL;
+	}
+	req->cmd = (enum control_cmd)i;
+	/* Count the arguments, then decode them. */
+	for (w = p; w < end; ) {
+		while (w < end && (*w == ' ' || *w == '\t'))
+			w++;
+		if (w == end)
+			break;
+		nw++;
+		while (w < end && *w != ' ' && *w != '\t')
+			w++;
+	}
+	if (req->cmd != CONTROL_REPROCESS && nw > 0) {
+		snprintf(err, errlen, "%s takes no arguments", cmd_names[i]);
+		return -EINVAL;
+	}
+	if (req->cmd == CONTROL_REPROCESS && nw == 0) {
+		snprintf(err, errlen, "reprocess needs at least one path");
+		return -EINVAL;
+	}
+	if (nw == 0)
+		return 0;
+	if ((args = calloc(nw, sizeof(*args))) == NULL)
+		return -ENOMEM;
+	req->args = args;
+	for (w = p; w < end && req->nargs < nw; ) {
+		const char *s;
+		while (w < end && (*w == ' ' || *w == '\t'))
+			w++;
+		for (s = w; w < end && *w != ' ' && *w != '\t'; w++)
+			;
+		if ((args[req->nargs] = malloc((size_t)(w - s) + 1)) == NULL) {
+			control_request_free(req);
+			return -ENOMEM;
+		}
+		req->nargs++;
+		if ((rc = decode_word(s, (size_t)(w - s), args[req->nargs - 1],
+		    err, errlen)) < 0) {
+			control_request_free(req);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int
+control_format_request(const char *cmd, char *const *args, size_t nargs,
+    bool absolute, char **line)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char real[PATH_MAX], esc[3];
+	struct out o;
+	struct stat sb;
+	size_t i, k;
+	int c = -1;
+
+	*line = NULL;
+	for (k = 0; k < NCMDS; k++)
+		if (strcmp(cmd, cmd_names[k]) == 0)
+			c = (int)k;
+	if (c < 0 || (c == CONTROL_REPROCESS) != (nargs > 0))
+		return -EINVAL;
+	out_init(&o);
+	out_s(&o, cmd);
+	for (i = 0; i < nargs; i++) {
+		const char *a = args[i];
+		if (a[0] == '\0') {
+			out_free(&o);
+			return -EINVAL;
+		}
+		if (absolute && a[0] != '/' && stat(a, &sb) == 0 &&
+		    realpath(a, real) != NULL)
+			a = real;
+		out_s(&o, " ");
+		for (k = 0; a[k]; k++) {
+			unsigned char ch = (unsigned char)a[k];
+			if (ch <= 0x20 || ch == 0x7f || ch == '%') {
+				esc[0] = '%';
+				esc[1] = hex[ch >> 4];
+				esc[2] = hex[ch & 15];
+				out_raw(&o, esc, 3);
+			} else {
+				out_raw(&o, (const char *)&a[k], 1);
+			}
+		}
+	}
+	if (!o.err && o.len > CONTROL_LINE_MAX) {
+		out_free(&o);
+		return -E2BIG;
+	}
+	out_s(&o, "\n");
+	if (o.err) {
+		out_free(&o);
+		return -ENOMEM;
+	}
+	*line = o.p;
+	o.p = NULL;
+	out_free(&o);
+	return 0;
+}
+
+int
+control_socket_path(char *out, size_t cap, const char *runtime_dir)
+{
+	size_t n = strlen(runtime_dir);
+	int w;
+
+	while (n > 1 && runtime_dir[n - 1] == '/')
+		n--;
+	w = snprintf(out, cap, "%.*s/%s", (int)n, runtime_dir,
+	    CONTROL_SOCKET_NAME);
+	return w < 0 || (size_t)w >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* ---- responses (client side scanner) ----------------------------------- */
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
+	    *p == '\r'))
+		p++;
+	return p;
+}
+
+/* p at '"': returns just past the closing quote, or NULL. */
+static const char *
+skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\') {
+			if (++p == end)
+				return NULL;
+		} else if (*p == '"') {
+			return p + 1;
+		}
+	}
+	return NULL;
+}
+
+/* Any value: returns just past it, or NULL. */
+static const char *
+skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+
+	p = skip_ws(p, end);
+	if (p == end)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end);
+	if (*p != '{' && *p != '[') {
+		const char *s = p;
+		while (p < end && *p != ',' && *p != '}' && *p != ']' &&
+		    *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+			p++;
+		return p > s ? p : NULL;
+	}
+	while (p < end) {
+		if (*p == '"') {
+			if ((p = skip_string(p, end)) == NULL)
+				return NULL;
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			if (--depth == 0)
+				return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+static void
+put_utf8(struct out *o, unsigned long cp)
+{
+	char b[4];
+
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		out_raw(o, b, 1);
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xC0 | cp >> 6);
+		b[1] = (char)(0x80 | (cp & 0x3F));
+		out_raw(o, b, 2);
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xE0 | cp >> 12);
+		b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		b[2] = (char)(0x80 | (cp & 0x3F));
+		out_raw(o, b, 3);
+	} else {
+		b[0] = (char)(0xF0 | cp >> 18);
+		b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		b[3] = (char)(0x80 | (cp & 0x3F));
+		out_raw(o, b, 4);
+	}
+}
+
+static long
+hex4(const char *p, const char *end)
+{
+	long v = 0;
+	int i, h;
+
+	if (end - p < 4)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		if ((h = hexval((unsigned char)p[i])) < 0)
+			return -1;
+		v = v << 4 | h;
+	}
+	return v;
+}
+
+/* The string at p ('"'...'"', already delimited by skip_string)
+ * unescaped into a malloc'd C string.  NULL on a bad escape or ENOMEM. */
+static char *
+unescape(const char *p, const char *end)
+{
+	struct out o;
+	long u, lo;
+
+	out_init(&o);
+	for (p++, end--; p < end; p++) {
+		if (*p != '\\') {
+			out_raw(&o, p, 1);
+			continue;
+		}
+		switch (*++p) {
+		case '"': out_s(&o, "\""); break;
+		case '\\': out_s(&o, "\\"); break;
+		case '/': out_s(&o, "/"); break;
+		case 'b': out_s(&o, "\b"); break;
+		case 'f': out_s(&o, "\f"); break;
+		case 'n': out_s(&o, "\n"); break;
+		case 'r': out_s(&o, "\r"); break;
+		case 't': out_s(&o, "\t"); break;
+		case 'u':
+			if ((u = hex4(p + 1, end)) < 0)
+				goto bad;
+			p += 4;
+			if (u >= 0xD800 && u <= 0xDBFF && end - p >= 7 &&
+			    p[1] == '\\' && p[2] == 'u' &&
+			    (lo = hex4(p + 3, end)) >= 0xDC00 && lo <= 0xDFFF) {
+				u = 0x10000 + ((u - 0xD800) << 10) +
+				    (lo - 0xDC00);
+				p += 6;
+			} else if (u >= 0xD800 && u <= 0xDFFF) {
+				u = 0xFFFD;	/* a lone surrogate */
+			}
+			if (u == 0)
+				u = 0xFFFD;	/* keep it a C string */
+			put_utf8(&o, (unsigned long)u);
+			break;
+		default:
+			goto bad;
+		}
+	}
+	if (o.err)
+		goto bad;
+	if (o.p == NULL)
+		out_s(&o, "");
+	if (o.err)
+		goto bad;
+	json_free(&o.esc);
+	return o.p;
+bad:
+	out_free(&o);
+	return NULL;
+}
+
+int
+control_parse_response(const char *resp, size_t len, bool *ok, char **text,
+    char **error)
+{
+	const char *p = resp, *end = resp + len, *k, *ke, *v, *ve;
+	bool have_ok = false;
+
+	*ok = false;
+	*text = *error = NULL;
+	p = skip_ws(p, end);
+	if (p == end || *p != '{')
+		return -EBADMSG;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		goto done;
+	while (p < end) {
+		if (*p != '"' || (ke = skip_string(p, end)) == NULL)
+			goto bad;
+		k = p;
+		p = skip_ws(ke, end);
+		if (p == end || *p != ':')
+			goto bad;
+		v = skip_ws(p + 1, end);
+		if ((ve = skip_value(v, end)) == NULL)
+			goto bad;
+		if (ke - k == 4 && memcmp(k, "\"ok\"", 4) == 0) {
+			if (ve - v == 4 && memcmp(v, "true", 4) == 0)
+				*ok = true;
+			else if (!(ve - v == 5 && memcmp(v, "false", 5) == 0))
+				goto bad;
+			have_ok = true;
+		} else if (ke - k == 6 && memcmp(k, "\"text\"", 6) == 0 &&
+		    *v == '"' && *text == NULL) {
+			if ((*text = unescape(v, ve)) == NULL)
+				goto bad;
+		} else if (ke - k == 7 && memcmp(k, "\"error\"", 7) == 0 &&
+		    *v == '"' && *error == NULL) {
+			if ((*error = unescape(v, ve)) == NULL)
+				goto bad;
+		}
+		p = skip_ws(ve, end);
+		if (p < end && *p == ',') {
+			p = skip_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			goto done;
+		goto bad;
+	}
+bad:
+	free(*text);
+	free(*error);
+	*text = *error = NULL;
+	*ok = false;
+	return -EBADMSG;
+done:
+	if (!have_ok)
+		goto bad;
+	return 0;
+}
+
+/* ---- recent failures and rates ----------------------------------------- */
+
+void
+control_recent_add(struct control_recent *r, int64_t ts_ms,
+    const char *file, const char *error)
+{
+	unsigned i = r->next % CONTROL_RECENT_MAX;
+
+	r->e[i].ts_ms = ts_ms;
+	snprintf(r->e[i].file, sizeof(r->e[i].file), "%s", file ? file : "");
+	snprintf(r->e[i].error, sizeof(r->e[i].error), "%s",
+	    error ? error : "");
+	r->next = (i + 1) % CONTROL_RECENT_MAX;
+	if (r->n < CONTROL_RECENT_MAX)
+		r->n++;
+}
+
+void
+control_rate_add(struct control_rate *r, uint64_t now_ms, uint64_t n)
+{
+	/* +1: second 0 must not look like an empty bucket's 0. */
+	uint64_t s = now_ms / 1000 + 1;
+	unsigned i = (unsigned)(s % 60);
+
+	if (r->sec[i] != s) {
+		r->sec[i] = s;
+		r->count[i] = 0;
+	}
+	r->count[i] += n;
+}
+
+uint64_t
+control_rate_sum(const struct control_rate *r, uint64_t now_ms)
+{
+	uint64_t s = now_ms / 1000 + 1, sum = 0;
+	unsigned i;
+
+	for (i = 0; i < 60; i++)
+		if (r->sec[i] != 0 && r->sec[i] <= s && r->sec[i] + 60 > s)
+			sum += r->count[i];
+	return sum;
+}
+
+/* ---- rendering --------------------------------------------------------- */
+
+static int64_t
+wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+fmt_duration(char *buf, size_t cap, int64_t s)
+{
+	if (s < 0)
+		s = 0;
+	if (s >= 86400)
+		snprintf(buf, cap, "%lldd %02lldh %02lldm",
+		    (long long)(s / 86400), (long long)(s % 86400 / 3600),
+		    (long long)(s % 3600 / 60));
+	else if (s >= 3600)
+		snprintf(buf, cap, "%lldh %02lldm %02llds",
+		    (long long)(s / 3600), (long long)(s % 3600 / 60),
+		    (long long)(s % 60));
+	else if (s >= 60)
+		snprintf(buf, cap, "%lldm %02llds", (long long)(s / 60),
+		    (long long)(s % 60));
+	else
+		snprintf(buf, cap, "%llds", (long long)s);
+}
+
+static void
+fmt_bytes(char *buf, size_t cap, uint64_t b)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%llu B", (unsigned long long)b);
+	else
+		snprintf(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+static const char *
+nz(const char *s)
+{
+	return s ? s : "";
+}
+
+static const char *
+status_state(const struct control_status *st)
+{
+	return st->draining ? "draining" : st->starting ? "starting" :
+	    "running";
+}
+
+/* The human report, from the same numbers as the JSON. */
+static void
+status_text(struct out *t, const struct control_status *st, int64_t now)
+{
+	char up[48], ts[32], bytes[32];
+	const struct control_recent *r = st->recent;
+	unsigned i, k;
+
+	fmt_duration(up, sizeof(up), (now - st->started_ms) / 1000);
+	fmt_bytes(bytes, sizeof(bytes), st->bytes_out);
+	out_printf(t, "thumbwatch %s, pid %ld: %s for %s%s\n", nz(st->version),
+	    st->pid, status_state(st), up, st->starting ?
+	    " (first scan of the input tree in progress)" : "");
+	out_printf(t, "  input     %s (%" PRIu64 " folder%s watched, %s)\n",
+	    nz(st->input_dir), st->watched_dirs,
+	    st->watched_dirs == 1 ? "" : "s", nz(st->backend));
+	out_printf(t, "  output    %s\n", nz(st->output_dir));
+	out_printf(t, "  log       %s\n", nz(st->log_file));
+	out_printf(t, "  queue     %" PRIu64 " waiting, %" PRIu64 " in work\n",
+	    st->queued, st->in_flight);
+	out_printf(t, "  workers   %d: %d busy, %d idle, %" PRIu64
+	    " restarted\n", st->workers, st->workers_busy, st->workers_idle,
+	    st->worker_restarts);
+	out_printf(t, "  files     %" PRIu64 " done, %" PRIu64 " failed, %"
+	    PRIu64 " skipped since start (%s written)\n", st->done,
+	    st->failed, st->skipped, bytes);
+	out_printf(t, "  last min  %" PRIu64 " done (%.1f/s), %" PRIu64
+	    " failed\n", st->done_last_min, (double)st->done_last_min / 60.0,
+	    st->failed_last_min);
+	if (r == NULL || r->n == 0) {
+		out_s(t, "  no failures since start\n");
+		return;
+	}
+	out_printf(t, "  last %u failure%s (newest first):\n", r->n,
+	    r->n == 1 ? "" : "s");
+	for (k = 0; k < r->n; k++) {
+		i = (r->next + CONTROL_RECENT_MAX - 1 - k) % CONTROL_RECENT_MAX;
+		json_rfc3339(ts, r->e[i].ts_ms);
+		out_printf(t, "    %s  %s: %s\n", ts, r->e[i].file,
+		    r->e[i].error);
+	}
+}
+
+/* "text" last: the data first for whoever reads the line by eye. */
+static void
+finish_response(struct out *o, struct out *t)
+{
+	if (t->err)
+		o->err = t->err;
+	out_str(o, "text", t->p ? t->p : "");
+	out_close(o, "}");
+	out_s(o, "\n");
+}
+
+static void
+render_status(struct out *o, const struct control_status *st)
+{
+	const struct control_recent *r = st->recent;
+	int64_t now = wall_now_ms();
+	char ts[32];
+	struct out t;
+	unsigned i, k;
+
+	out_init(&t);
+	status_text(&t, st, now);
+	out_open(o, NULL, "{");
+	out_bool(o, "ok", true);
+	out_str(o, "command", "status");
+	out_str(o, "version", nz(st->version));
+	out_i64(o, "pid", st->pid);
+	out_str(o, "mode", nz(st->mode));
+	out_str(o, "state", status_state(st));
+	json_rfc3339(ts, st->started_ms);
+	out_str(o, "started", ts);
+	out_i64(o, "uptime_s", (now - st->started_ms) / 1000);
+	out_str(o, "input_dir", nz(st->input_dir));
+	out_str(o, "output_dir", nz(st->output_dir));
+	out_str(o, "log_file", nz(st->log_file));
+	out_str(o, "backend", nz(st->backend));
+	out_u64(o, "watched_dirs", st->watched_dirs);
+	out_u64(o, "queued", st->queued);
+	out_u64(o, "in_flight", st->in_flight);
+	out_i64(o, "workers", st->workers);
+	out_i64(o, "workers_busy", st->workers_busy);
+	out_i64(o, "workers_idle", st->workers_idle);
+	out_u64(o, "worker_restarts", st->worker_restarts);
+	out_u64(o, "done", st->done);
+	out_u64(o, "failed", st->failed);
+	out_u64(o, "skipped", st->skipped);
+	out_u64(o, "deleted", st->deleted);
+	out_u64(o, "moved", st->moved);
+	out_u64(o, "bytes_out", st->bytes_out);
+	out_open(o, "last_minute", "{");
+	out_u64(o, "done", st->done_last_min);
+	out_u64(o, "failed", st->failed_last_min);
+	out_key(o, "per_s");
+	out_printf(o, "%.2f", (double)st->done_last_min / 60.0);
+	out_close(o, "}");
+	out_open(o, "recent_failures", "[");
+	for (k = 0; r != NULL && k < r->n; k++) {
+		i = (r->next + CONTROL_RECENT_MAX - 1 - k) % CONTROL_RECENT_MAX;
+		out_open(o, NULL, "{");
+		json_rfc3339(ts, r->e[i].ts_ms);
+		out_str(o, "ts", ts);
+		out_str(o, "file", r->e[i].file);
+		out_str(o, "error", r->e[i].error);
+		out_close(o, "}");
+	}
+	out_close(o, "]");
+	finish_response(o, &t);
+	out_free(&t);
+}
+
+static void
+render_error(struct out *o, const char *msg)
+{
+	struct out t;
+
+	out_init(&t);
+	out_printf(&t, "%s\n", msg);
+	out_open(o, NULL, "{");
+	out_bool(o, "ok", false);
+	out_str(o, "error", msg);
+	finish_response(o, &t);
+	out_free(&t);
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+struct conn {
+	uv_pipe_t pipe;
+	uv_timer_t timer;
+	uv_write_t wr;
+	struct control_server *srv;
+	struct conn *prev, *next;
+	char *resp;
+	size_t len;		/* bytes in buf */
+	int handles;		/* still open; freed at 0 */
+	bool answered;
+	char buf[CONTROL_LINE_MAX + 1];	/* +1: room to see "too long" */
+};
+
+struct control_server {
+	uv_pipe_t pipe;
+	uv_loop_t *loop;
+	struct control_callbacks cb;
+	void *ud;
+	char path[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+	struct conn *clients;
+	size_t nclients;
+	int timeout_ms;
+	bool stopping;
+	bool pipe_closed;
+};
+
+static void
+server_maybe_free(struct control_server *s)
+{
+	if (s->stopping && s->pipe_closed && s->nclients == 0)
+		free(s);
+}
+
+static void
+conn_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct control_server *s = c->srv;
+
+	if (--c->handles > 0)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nclients--;
+	free(c->resp);
+	free(c);
+	server_maybe_free(s);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->pipe))
+		uv_close((uv_handle_t *)&c->pipe, conn_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+static void
+conn_written(uv_write_t *wr, int status)
+{
+	(void)status;	/* gone or not, this exchange is over */
+	conn_close(wr->data);
+}
+
+/* Sends o's line (or a fixed error when building it ran out of memory)
+ * and closes after the write. */
+static void
+conn_answer(struct conn *c, struct out *o)
+{
+	static const char nomem[] = "{\"ok\":false,\"error\":\"out of memory\","
+	    "\"text\":\"out of memory\\n\"}\n";
+	uv_buf_t b;
+
+	c->answered = true;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	uv_timer_stop(&c->timer);
+	if (o->err || o->p == NULL) {
+		b = uv_buf_init((char *)nomem, sizeof(nomem) - 1);
+	} else {
+		c->resp = o->p;
+		o->p = NULL;
+		b = uv_buf_init(c->resp, (unsigned int)o->len);
+	}
+	c->wr.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1,
+	    conn_written) < 0)
+		conn_close(c);
+}
+
+static void
+conn_error(struct conn *c, const char *msg)
+{
+	struct out o;
+
+	out_init(&o);
+	render_error(&o, msg);
+	conn_answer(c, &o);
+	out_free(&o);
+}
+
+static void
+do_reprocess(struct control_server *s, struct out *o,
+    const struct control_request *req)
+{
+	char msg[512];
+	struct out t, res;
+	size_t i, queued = 0;
+	int rc;
+
+	/* Results first, in their own buffer, so "ok" can lead the line
+	 * like in every other response. */
+	out_init(&t);
+	out_init(&res);
+	out_open(&res, NULL, "[");
+	for (i = 0; i < req->nargs; i++) {
+		msg[0] = '\0';
+		rc = s->cb.reprocess ? s->cb.reprocess(s->ud, req->args[i], msg,
+		    sizeof(msg)) : -ENOSYS;
+		if (rc == 0)
+			queued++;
+		if (msg[0] == '\0')
+			snprintf(msg, sizeof(msg), "%s", rc == 0 ? "queued" :
+			    strerror(-rc));
+		out_open(&res, NULL, "{");
+		out_str(&res, "path", req->args[i]);
+		out_bool(&res, "ok", rc == 0);
+		out_str(&res, "message", msg);
+		out_close(&res, "}");
+		out_printf(&t, "%s: %s\n", req->args[i], msg);
+	}
+	out_close(&res, "]");
+	if (queued < req->nargs)
+		out_printf(&t, "%zu of %zu not queued\n", req->nargs - queued,
+		    req->nargs);
+	out_open(o, NULL, "{");
+	out_bool(o, "ok", queued == req->nargs);
+	out_str(o, "command", "reprocess");
+	out_u64(o, "queued", queued);
+	out_u64(o, "errors", req->nargs - queued);
+	out_key(o, "results");
+	if (res.err)
+		o->err = res.err;
+	out_raw(o, res.p ? res.p : "[]", res.p ? res.len : 2);
+	finish_response(o, &t);
+	out_free(&res);
+	out_free(&t);
+}
+
+static void
+do_retry_failed(struct control_server *s, struct out *o)
+{
+	char msg[512] = "";
+	size_t count = 0;
+	struct out t;
+	int rc;
+
+	rc = s->cb.retry_failed ? s->cb.retry_failed(s->ud, &count, msg,
+	    sizeof(msg)) : -ENOSYS;
+	if (rc < 0) {
+		if (msg[0] == '\0')
+			snprintf(msg, sizeof(msg), "retry-failed: %s",
+			    strerror(-rc));
+		render_error(o, msg);
+		return;
+	}
+	out_init(&t);
+	if (count == 0)
+		out_s(&t, "no failed files to retry\n");
+	else
+		out_printf(&t, "%zu failed file%s queued again\n", count,
+		    count == 1 ? "" : "s");
+	out_open(o, NULL, "{");
+	out_bool(o, "ok", true);
+	out_str(o, "command", "retry-failed");
+	out_u64(o, "queued", count);
+	finish_response(o, &t);
+	out_free(&t);
+}
+
+static void
+conn_request(struct conn *c, const char *line, size_t len)
+{
+	struct control_server *s = c->srv;
+	struct control_request req;
+	struct control_status st;
+	char err[256];
+	struct out o;
+
+	if (control_parse_request(line, len, &req, err, sizeof(err)) < 0) {
+		conn_error(c, err);
+		return;
+	}
+	out_init(&o);
+	switch (req.cmd) {
+	case CONTROL_STATUS:
+		memset(&st, 0, sizeof(st));
+		if (s->cb.status)
+			s->cb.status(s->ud, &st);
+		render_status(&o, &st);
+		break;
+	case CONTROL_REPROCESS:
+		do_reprocess(s, &o, &req);
+		break;
+	case CONTROL_RETRY_FAILED:
+		do_retry_failed(s, &o);
+		break;
+	}
+	control_request_free(&req);
+	conn_answer(c, &o);
+	out_free(&o);
+}
+
+static void
+conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->buf + c->len,
+	    (unsigned int)(sizeof(c->buf) - c->len));
+}
+
+static void
+conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = st->data;
+	char *nl;
+	size_t old = c->len;
+
+	(void)buf;
+	if (c->answered)
+		return;
+	if (nread == UV_EOF) {
+		/* A client that closed its write side without '\n' sent
+		 * its whole line. */
+		if (c->len > 0)
+			conn_request(c, c->buf, c->len);
+		else
+			conn_close(c);
+		return;
+	}
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	if ((nl = memchr(c->buf + old, '\n', c->len - old)) != NULL) {
+		conn_request(c, c->buf, (size_t)(nl - c->buf));
+		return;
+	}
+	if (c->len >= sizeof(c->buf)) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request line longer than %d bytes",
+		    CONTROL_LINE_MAX);
+		conn_error(c, msg);
+	}
+}
+
+static void
+conn_timeout(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "no complete request line within %d ms",
+	    c->srv->timeout_ms);
+	conn_error(c, msg);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct control_server *s = server->data;
+	struct conn *c;
+
+	if (status < 0 || s->stopping)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return;	/* the connection waits in the backlog */
+	c->srv = s;
+	uv_pipe_init(s->loop, &c->pipe, 0);
+	uv_timer_init(s->loop, &c->timer);
+	c->pipe.data = c->timer.data = c;
+	c->handles = 2;
+	c->next = s->clients;
+	if (s->clients)
+		s->clients->prev = c;
+	s->clients = c;
+	s->nclients++;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (s->nclients > CONTROL_MAX_CLIENTS) {
+		conn_error(c, "busy: too many control connections at once");
+		return;
+	}
+	uv_timer_start(&c->timer, conn_timeout, (uint64_t)s->timeout_ms, 0);
+	if (uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read) < 0)
+		conn_close(c);
+}
+
+static void
+server_pipe_closed(uv_handle_t *h)
+{
+	struct control_server *s = h->data;
+
+	s->pipe_closed = true;
+	server_maybe_free(s);
+}
+
+/* Creates the missing folders above path with mode 0700. */
+static int
+mkdir_parents(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+static int
+fill_sun(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, path, strlen(path));
+	return 0;
+}
+
+/* What sits at path: 0 nothing (or a stale socket, now removed),
+ * -EADDRINUSE a live server, -EEXIST something else, or -errno. */
+static int
+clear_stale(const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat sb;
+	int fd, rc;
+
+	if (lstat(path, &sb) == -1)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	if ((rc = fill_sun(&sa, path)) < 0)
+		return rc;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -errno;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (rc == 0) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	rc = errno;
+	close(fd);
+	/* Refused: nobody accepts on it any more (a daemon killed with -9). */
+	if (rc == ECONNREFUSED && unlink(path) == -1 && errno != ENOENT)
+		return -errno;
+	return rc == ECONNREFUSED ? 0 : -rc;
+}
+
+int
+control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
+    const struct control_callbacks *cb, void *ud, char *err, size_t errlen)
+{
+	struct control_server *s;
+	struct sockaddr_un sa;
+	struct stat sb;
+	mode_t old;
+	int rc;
+
+	*sp = NULL;
+	/* libuv 1.44 truncates a long name silently: check it here. */
+	if (fill_sun(&sa, path) < 0) {
+		snprintf(err, errlen, "control socket path %s is too long for "
+		    "a Unix socket (%zu bytes at most): use a shorter "
+		    "RUNTIME_DIR", path, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	if ((rc = mkdir_parents(path)) < 0) {
+		snprintf(err, errlen, "cannot create the runtime folder of %s: "
+		    "%s", path, strerror(-rc));
+		return rc;
+	}
+	if ((rc = clear_stale(path)) < 0) {
+		if (rc == -EADDRINUSE)
+			snprintf(err, errlen, "control socket %s is served by "
+			    "another running thumbwatch: give each daemon its "
+			    "own RUNTIME_DIR", path);
+		else if (rc == -EEXIST)
+			snprintf(err, errlen, "%s exists and is not a socket; "
+			    "not replacing it", path);
+		else
+			snprintf(err, errlen, "control socket %s: %s", path,
+			    strerror(-rc));
+		return rc;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->loop = loop;
+	s->cb = *cb;
+	s->ud = ud;
+	s->timeout_ms = CONTROL_TIMEOUT_MS;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	uv_pipe_init(loop, &s->pipe, 0);
+	s->pipe.data = s;
+	/* The socket is born 0600: no moment where another user could
+	 * connect.  The supervisor creates no files from other threads. */
+	old = umask(0177);
+	rc = uv_pipe_bind(&s->pipe, path);
+	umask(old);
+	if (rc == 0 && (chmod(path, 0600) == -1 || stat(path, &sb) == -1))
+		rc = -errno;
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&s->pipe, 64, on_connection);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot listen on control socket %s: %s",
+		    path, uv_strerror(rc));
+		unlink(path);
+		/* The handle is freed by the close callback. */
+		s->stopping = true;
+		uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
+		return rc;
+	}
+	s->dev = sb.st_dev;
+	s->ino = sb.st_ino;
+	*sp = s;
+	return 0;
+}
+
+void
+control_set_timeout(struct control_server *s, int timeout_ms)
+{
+	s->timeout_ms = timeout_ms > 0 ? timeout_ms : CONTROL_TIMEOUT_MS;
+}
+
+size_t
+control_clients(const struct control_server *s)
+{
+	return s->nclients;
+}
+
+void
+control_stop(struct control_server *s)
+{
+	struct conn *c, *next;
+	struct stat sb;
+
+	if (s == NULL || s->stopping)
+		return;
+	s->stopping = true;
+	if (stat(s->path, &sb) == 0 && sb.st_dev == s->dev &&
+	    sb.st_ino == s->ino)
+		unlink(s->path);
+	for (c = s->clients; c; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
+	uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+static int
+send_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads up to the first '\n' (or EOF).  0, -ETIMEDOUT, -E2BIG, -errno. */
+static int
+read_line(int fd, struct out *o)
+{
+	int64_t deadline = mono_ms() + CLIENT_TIMEOUT_MS, left;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[8192];
+	ssize_t n;
+
+	for (;;) {
+		if ((left = deadline - mono_ms()) <= 0)
+			return -ETIMEDOUT;
+		n = poll(&pfd, 1, (int)left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+		n = read(fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		/* The server closes right after its answer; a reset after a
+		 * complete line is still an answer. */
+		if (n == -1)
+			return o->len > 0 && errno == ECONNRESET ? 0 : -errno;
+		if (n == 0)
+			return 0;
+		out_raw(o, buf, (size_t)n);
+		if (o->err)
+			return o->err;
+		if (memchr(buf, '\n', (size_t)n) != NULL)
+			return 0;
+		if (o->len > RESPONSE_MAX)
+			return -E2BIG;
+	}
+}
+
+int
+control_client(const char *sock_path, const char *request, FILE *out,
+    bool json)
+{
+	struct sockaddr_un sa;
+	struct out resp;
+	char *text = NULL, *error = NULL, *nl;
+	size_t rlen = strlen(request), len;
+	bool ok;
+	int fd, rc, status;
+
+	if (fill_sun(&sa, sock_path) < 0) {
+		fprintf(stderr, "thumbwatch: control socket path %s is too "
+		    "long for a Unix socket\n", sock_path);
+		return EX_UNAVAILABLE;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		fprintf(stderr, "thumbwatch: socket: %s\n", strerror(errno));
+		return EX_OSERR;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		rc = errno;
+		close(fd);
+		if (rc == EACCES || rc == EPERM) {
+			fprintf(stderr, "thumbwatch: %s: permission denied: "
+			    "the control socket is for the daemon's user only; "
+			    "run this as that user (or root)\n", sock_path);
+			return EX_NOPERM;
+		}
+		fprintf(stderr, "thumbwatch: no daemon is listening on %s "
+		    "(%s); is `thumbwatch run` running with this "
+		    "RUNTIME_DIR?\n", sock_path, strerror(rc));
+		return EX_UNAVAILABLE;
+	}
+	if ((rc = send_all(fd, request, rlen)) == 0 &&
+	    (rlen == 0 || request[rlen - 1] != '\n'))
+		rc = send_all(fd, "\n", 1);
+	out_init(&resp);
+	/* A send error (the daemon closed early) may still leave its
+	 * answer (e.g. "line too long") to read. */
+	if ((status = read_line(fd, &resp)) < 0 || resp.len == 0) {
+		close(fd);
+		if (status == -ETIMEDOUT) {
+			fprintf(stderr, "thumbwatch: the daemon on %s did not "
+			    "answer within %d s\n", sock_path,
+			    CLIENT_TIMEOUT_MS / 1000);
+			out_free(&resp);
+			return EX_TEMPFAIL;
+		}
+		fprintf(stderr, "thumbwatch: no answer from the daemon on %s "
+		    "(%s)\n", sock_path, strerror(status < 0 ? -status :
+		    rc < 0 ? -rc : EPIPE));
+		out_free(&resp);
+		return EX_PROTOCOL;
+	}
+	close(fd);
+	len = (nl = memchr(resp.p, '\n', resp.len)) ? (size_t)(nl - resp.p) :
+	    resp.len;
+	if (control_parse_response(resp.p, len, &ok, &text, &error) < 0) {
+		fprintf(stderr, "thumbwatch: the daemon on %s sent something "
+		    "that is not a response: %.200s\n", sock_path, resp.p);
+		out_free(&resp);
+		return EX_PROTOCOL;
+	}
+	if (json) {
+		fwrite(resp.p, 1, len, out);
+		fputc('\n', out);
+	} else if (!ok && error != NULL) {
+		fprintf(stderr, "thumbwatch: %s\n", error);
+	} else if (text != NULL) {
+		fputs(text, out);
+		if (text[0] && text[strlen(text) - 1] != '\n')
+			fputc('\n', out);
+	}
+	fflush(out);
+	free(text);
+	free(error);
+	out_free(&resp);
+	return ok ? 0 : 1;
+}
