@@ -139,8 +139,8 @@ static const struct keydef keys[] = {
 	{ "RESCAN_INTERVAL_S", K_INT, C(rescan_interval_s), "0", 0, 604800,
 	  NULL, "seconds between full rescans (network shares); 0 = none" },
 	{ "RETRY_INTERVAL_S", K_INT, C(retry_interval_s), "30", 1, 86400,
-	  NULL, "seconds before retrying files whose thumbnails could not be "
-	  "written (disk full)" },
+	  NULL, "seconds before retrying what failed for outside reasons "
+	  "(disk full, folders inotify could not watch)" },
 	{ "WORKER_MAX_IMAGES", K_INT, C(worker_max_images), "500", 0, 10000000,
 	  NULL, "images a worker makes before it is replaced (bounds memory "
 	  "growth); 0 = never" },

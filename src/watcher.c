@@ -27,7 +27,6 @@
 #define INOTIFY_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
     IN_CREATE | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 #define MOVE_PAIR_MS 100
-#define DEGRADED_RESCAN_S 30
 #define POLL_DEFAULT_S 10
 #define ROOT_RETRY_MS 2000
 
@@ -319,17 +318,20 @@ watch_failed(struct watcher *w, const char *rel, int rc)
 		if (rc == -ENOSPC)
 			json_str(j, "error", "inotify watch limit reached: "
 			    "raise fs.inotify.max_user_watches (sysctl -w "
-			    "fs.inotify.max_user_watches=524288); falling back "
-			    "to rescanning every 30 s");
+			    "fs.inotify.max_user_watches=524288); meanwhile the "
+			    "tree is rescanned every RETRY_INTERVAL_S");
 		else
 			json_str(j, "error", strerror(-rc));
 		log_commit(w->lg);
 	}
 	if (!w->degraded) {
 		w->degraded = true;
-		if (w->cfg->rescan_interval_s == 0)
-			uv_timer_start(&w->rescan_timer, rescan_tick,
-			    DEGRADED_RESCAN_S * 1000, DEGRADED_RESCAN_S * 1000);
+		uint64_t every = (uint64_t)w->cfg->retry_interval_s * 1000;
+		/* Keep a shorter periodic rescan if one is configured. */
+		if (w->cfg->rescan_interval_s == 0 ||
+		    (uint64_t)w->cfg->rescan_interval_s * 1000 > every)
+			uv_timer_start(&w->rescan_timer, rescan_tick, every,
+			    every);
 	}
 }
 

@@ -232,3 +232,32 @@ def test_stale_temps_of_a_crashed_run_are_removed(daemons, tmp_path):
     assert not stale.exists()
     assert keep.exists(), "only thumbwatch's own temp names are removed"
     assert d.by_event("temp_cleaned"), d.describe()
+
+
+def test_watch_limit_reached_falls_back_to_rescans(daemons):
+    """inotify_add_watch fails with ENOSPC past the watch limit.  The limit
+    is lowered in a user namespace of the daemon's own, so nothing else on
+    the machine is affected."""
+    probe = subprocess.run(
+        ["unshare", "-Ur", "sh", "-c",
+         "echo 4 > /proc/sys/user/max_inotify_watches"],
+        capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("no user namespaces here: "
+                    + probe.stderr.decode(errors="replace"))
+    d = daemons.make(args=["--retry-interval-s", "1"])
+    for i in range(8):
+        (d.input / f"d{i}").mkdir()
+    d.cmd = ["unshare", "-Ur", "sh", "-c",
+             'echo 4 > /proc/sys/user/max_inotify_watches && exec "$0" "$@"'
+             ] + d.cmd
+    d.start()
+    failed = d.by_event("watch_failed")
+    assert failed, d.describe()
+    assert "fs.inotify.max_user_watches" in failed[0]["error"], failed[0]
+    assert d.alive()
+    # A folder it could not watch is still served, by the rescans.
+    make_jpeg(d.input / "d7" / "late.jpg", mtime_ns=10**18)
+    d.wait_done("d7/late.jpg")
+    d.quiet(1.5)
+    d.assert_one_outcome("d7/late.jpg")
