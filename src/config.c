@@ -1035,7 +1035,13 @@ int config_load_ini_string(struct config *cfg, const char *text,
 	return load_ini_text(cfg, text, strlen(text), name, err, errlen);
 }
 
-int config_load_ini(struct config *cfg, const char *path, char *err,
+typedef int (*text_loader)(struct config *, const char *, size_t,
+    const char *, char *, size_t);
+
+/* Reads path whole and hands it to one of the text parsers, which name
+ * path in their errors. */
+static int
+load_file(struct config *cfg, const char *path, text_loader load, char *err,
     size_t errlen)
 {
 	char *text;
@@ -1045,9 +1051,15 @@ int config_load_ini(struct config *cfg, const char *path, char *err,
 	rc = read_file(path, &text, &len, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = load_ini_text(cfg, text, len, path, err, errlen);
+	rc = load(cfg, text, len, path, err, errlen);
 	free(text);
 	return rc;
+}
+
+int config_load_ini(struct config *cfg, const char *path, char *err,
+    size_t errlen)
+{
+	return load_file(cfg, path, load_ini_text, err, errlen);
 }
 
 /* ---- .env and the environment ---- */
@@ -1158,16 +1170,7 @@ int config_load_env_string(struct config *cfg, const char *text,
 int config_load_env_file(struct config *cfg, const char *path, char *err,
     size_t errlen)
 {
-	char *text;
-	size_t len;
-	int rc;
-
-	rc = read_file(path, &text, &len, err, errlen);
-	if (rc != 0)
-		return rc;
-	rc = load_env_text(cfg, text, len, path, err, errlen);
-	free(text);
-	return rc;
+	return load_file(cfg, path, load_env_text, err, errlen);
 }
 
 /* THUMBWATCH_ names that are not settings, so the environment may carry

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fsutil.h"
 #include "json.h"
 
 #define EX_UNAVAILABLE	69
@@ -1185,26 +1186,6 @@ server_pipe_closed(uv_handle_t *h)
 	server_maybe_free(s);
 }
 
-/* Creates the missing folders above path with mode 0700. */
-static int
-mkdir_parents(const char *path)
-{
-	char buf[PATH_MAX];
-	char *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
 static int
 fill_sun(struct sockaddr_un *sa, const char *path)
 {
@@ -1264,7 +1245,7 @@ control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
 		    "RUNTIME_DIR", path, sizeof(sa.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	if ((rc = mkdir_parents(path)) < 0) {
+	if ((rc = fs_mkdir_parents(path, 0700)) < 0) {
 		snprintf(err, errlen, "cannot create the runtime folder of %s: "
 		    "%s", path, strerror(-rc));
 		return rc;

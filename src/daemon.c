@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "batch.h"
 #include "control.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "ipc.h"
 #include "log.h"
 #include "notify.h"
@@ -97,37 +97,6 @@ static int64_t
 ts_ns(const struct timespec *t)
 {
 	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
-}
-
-static int
-mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	char *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int
-mkdir_parent(const char *path)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	return mkdir_p(dirname(buf), 0755);
 }
 
 static const char *
@@ -245,7 +214,7 @@ mark_failed(struct daemon *d, const char *rel, const struct stat *src)
 	int fd;
 
 	if (marker_path(d, rel, path, sizeof(path)) < 0 ||
-	    mkdir_parent(path) < 0)
+	    fs_mkdir_parents(path, 0755) < 0)
 		return;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1)
@@ -584,7 +553,8 @@ apply_source_action(struct daemon *d, const char *rel)
 			rc = -errno;
 	} else if (pathmap_join(dst, sizeof(dst), d->cfg->done_dir, rel) < 0) {
 		rc = -ENAMETOOLONG;
-	} else if ((rc = mkdir_parent(dst)) == 0 && rename(src, dst) == -1) {
+	} else if ((rc = fs_mkdir_parents(dst, 0755)) == 0 &&
+	    rename(src, dst) == -1) {
 		rc = -errno;
 	}
 	if (rc < 0) {
@@ -838,7 +808,7 @@ move_outputs(struct daemon *d, const char *from, const char *to,
 			unlink(afrom);
 			continue;
 		}
-		if (mkdir_parent(ato) == 0 && rename(afrom, ato) == 0)
+		if (fs_mkdir_parents(ato, 0755) == 0 && rename(afrom, ato) == 0)
 			moved++;
 	}
 	return moved;
@@ -862,7 +832,7 @@ on_move(void *ud, const char *from, const char *to, bool is_dir)
 		if (d->cfg->mirror_moves &&
 		    pathmap_join(afrom, sizeof(afrom), d->out_root, from) == 0 &&
 		    pathmap_join(ato, sizeof(ato), d->out_root, to) == 0 &&
-		    access(afrom, F_OK) == 0 && mkdir_parent(ato) == 0 &&
+		    access(afrom, F_OK) == 0 && fs_mkdir_parents(ato, 0755) == 0 &&
 		    rename(afrom, ato) == 0 &&
 		    (j = log_begin(&d->lg, LOG_INFO, "moved")) != NULL) {
 			json_str(j, "from", from);
@@ -1135,7 +1105,7 @@ load_epochs(struct daemon *d)
 	int i, fd;
 
 	pathmap_join(dir, sizeof(dir), d->out_root, STATE_DIR "/presets");
-	mkdir_p(dir, 0755);
+	fs_mkdir_p(dir, 0755);
 	for (i = 0; i < d->cfg->npresets; i++) {
 		d->epochs[i] = 0;
 		config_preset_fingerprint(&d->cfg->presets[i], fp, sizeof(fp));
@@ -1484,7 +1454,7 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 	int rc;
 
 	if (stat(cfg->input_dir, &sb) == -1 && errno == ENOENT) {
-		if ((rc = mkdir_p(cfg->input_dir, 0755)) < 0) {
+		if ((rc = fs_mkdir_p(cfg->input_dir, 0755)) < 0) {
 			dprintf(2, "thumbwatch: INPUT_DIR %s does not exist and "
 			    "cannot be created: %s\n", cfg->input_dir,
 			    strerror(-rc));
@@ -1500,7 +1470,7 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 		    "not a directory");
 		return 66;
 	}
-	if ((rc = mkdir_p(cfg->output_dir, 0755)) < 0 ||
+	if ((rc = fs_mkdir_p(cfg->output_dir, 0755)) < 0 ||
 	    realpath(cfg->output_dir, d->out_root) == NULL) {
 		dprintf(2, "thumbwatch: OUTPUT_DIR %s cannot be created: %s\n",
 		    cfg->output_dir, strerror(rc < 0 ? -rc : errno));

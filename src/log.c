@@ -17,34 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
-
-static int
-mkdir_parents(const char *path)
-{
-	char buf[PATH_MAX];
-	char *p;
-
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
 
 static int
 open_path(const char *path)
 {
 	int fd, rc;
 
-	if ((rc = mkdir_parents(path)) < 0)
+	if ((rc = fs_mkdir_parents(path, 0755)) < 0)
 		return rc;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	return fd == -1 ? -errno : fd;

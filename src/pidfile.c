@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "pidfile.h"
 
 #define EX_SOFTWARE 70
@@ -134,28 +135,6 @@ instance_lock_check(int *fd, const char *input_dir, char *err,
 
 /* ---- pidfile ----------------------------------------------------------- */
 
-/* Creates the missing folders above path, private (0700): the runtime
- * folder holds the control socket too.  Existing folders keep their
- * mode.  0 or -errno. */
-static int
-mkdir_parents(const char *path)
-{
-	char buf[PATH_MAX];
-	char *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
 /* The pid written in an open pidfile, or 0. */
 static long
 read_pid(int fd)
@@ -188,7 +167,7 @@ pidfile_write(struct pidfile *pf, const char *path, char *err,
 		snprintf(err, errlen, "pidfile %s: path too long", path);
 		return -ENAMETOOLONG;
 	}
-	if ((rc = mkdir_parents(path)) < 0) {
+	if ((rc = fs_mkdir_parents(path, 0700)) < 0) {
 		snprintf(err, errlen, "cannot create the folder of pidfile %s: "
 		    "%s", path, strerror(-rc));
 		return rc;

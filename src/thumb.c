@@ -9,6 +9,7 @@
  * image, write each to a temp beside its final path and rename them all
  * into place only when every one of them succeeded.
  */
+#include "fsutil.h"
 #include "thumb.h"
 
 #include <errno.h>
@@ -550,31 +551,6 @@ parse_background(const char *s, double rgb[3])
 
 /* ---- files ----------------------------------------------------------- */
 
-static int
-mkdir_p(const char *dir)
-{
-	char buf[PATH_MAX];
-	struct stat st;
-
-	if (strlen(dir) >= sizeof buf)
-		return -ENAMETOOLONG;
-	strcpy(buf, dir);
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	if (stat(buf, &st) != 0)
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
 struct out_tmp {
 	char path[PATH_MAX];	/* temp name, "" when none */
 	int64_t bytes;
@@ -592,7 +568,7 @@ tmp_open(const char *final, char *tmp, size_t tmplen)
 
 	if (slash != NULL && dirlen > 0) {
 		snprintf(dir, sizeof dir, "%.*s", dirlen, final);
-		int rc = mkdir_p(dir);
+		int rc = fs_mkdir_p(dir, 0755);
 		if (rc < 0)
 			return rc;
 	}
