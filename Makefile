@@ -147,3 +147,14 @@ lint-man:
 	    out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l $$m 2>&1 >/dev/null); \
 	    if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
 	done
+
+# ---- torture -------------------------------------------------------------
+# Fault injection at scale (tests/e2e/test_torture.py): a burst of 2000
+# files while random workers, then the supervisor, are killed with -9;
+# every input counted, every output checked.  Prints the counts, which the
+# tests also leave in build/torture-summary.json.
+.PHONY: torture
+torture: all
+	@rm -f build/torture-summary.json
+	THUMBWATCH_BIN=$(PWD)/build/thumbwatch TORTURE_FILES=2000 /usr/bin/python3 -m pytest -q tests/e2e/test_torture.py; \
+	    rc=$$?; cat build/torture-summary.json 2>/dev/null; exit $$rc
