@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -50,6 +51,9 @@ struct daemon {
 	struct batch_queue busy;	/* held by a worker */
 	struct batch_queue redo;	/* changed again while busy */
 	struct batch_queue own_moves;	/* sources we moved/deleted */
+	struct batch_queue forced;	/* to be made again even if they look
+					 * up to date (changed while busy,
+					 * `reprocess`) */
 	struct batch_policy pol;
 
 	char in_root[PATH_MAX];
@@ -274,6 +278,20 @@ outcome_skipped(struct daemon *d, const char *rel, const char *reason)
 
 /* ---- inspection -------------------------------------------------------- */
 
+/* The source size a worker recorded on a thumbnail, or -1. */
+static int64_t
+recorded_size(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+
+	n = getxattr(path, UPTODATE_XATTR_SIZE, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtoll(buf, NULL, 10);
+}
+
 enum verdict { V_GONE, V_IGNORE, V_FAILED, V_FRESH, V_FAILED_BEFORE, V_WORK };
 
 struct inspection {
@@ -290,7 +308,7 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 	const struct config *cfg = d->cfg;
 	struct uptodate_stat us;
 	struct stat ost;
-	bool qualify, stale = false;
+	bool qualify, force, stale = false;
 	int i;
 
 	in->error[0] = '\0';
@@ -343,6 +361,7 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 	}
 
 	qualify = siblings(d, rel, NULL, false);
+	force = batch_queue_contains(&d->forced, rel);
 	if (in->job) {
 		memset(in->job, 0, sizeof(*in->job));
 		snprintf(in->job->src, sizeof(in->job->src), "%s", in->src);
@@ -361,8 +380,10 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 		us.exists = stat(out, &ost) == 0;
 		us.mtime_ns = us.exists ? ts_ns(&ost.st_mtim) : 0;
 		us.ctime_ns = us.exists ? ts_ns(&ost.st_ctim) : 0;
-		if (uptodate_check(ts_ns(&in->st.st_mtim), &us,
-		    d->epochs[i]) == UPTODATE_FRESH)
+		us.src_size = us.exists ? recorded_size(out) : -1;
+		if (!force && uptodate_check(ts_ns(&in->st.st_mtim),
+		    (int64_t)in->st.st_size, &us, d->epochs[i]) ==
+		    UPTODATE_FRESH)
 			continue;
 		stale = true;
 		if (in->job) {
@@ -418,7 +439,11 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	if (batch_queue_contains(&d->q, rel))
 		return;
 	if (batch_queue_contains(&d->busy, rel)) {
+		/* Written again while a worker reads it: what the worker makes
+		 * may be of the old bytes, whatever the mtime says. */
 		batch_queue_push(&d->redo, rel, 0);
+		if (why == WATCHER_EVENT)
+			batch_queue_push(&d->forced, rel, 0);
 		return;
 	}
 	memset(&in, 0, sizeof(in));
@@ -503,6 +528,7 @@ dispatch(struct daemon *d)
 			in.job = job;
 			v = inspect(d, it->rel, &in);
 			if (v == V_WORK && pool_send(d->pool, wi, it, job) == 0) {
+				batch_queue_remove(&d->forced, it->rel);
 				batch_queue_push(&d->busy, it->rel, now);
 				continue;
 			}
@@ -524,6 +550,55 @@ dispatch(struct daemon *d)
 		}
 	}
 	free(job);
+}
+
+/* Calls fn with the absolute path of each of rel's thumbnails as they
+ * would be named now. */
+static void
+each_output(struct daemon *d, const char *rel,
+    void (*fn)(struct daemon *, const char *))
+{
+	char orel[PATH_MAX], abs[PATH_MAX];
+	bool qualify = siblings(d, rel, NULL, false);
+	int i;
+
+	for (i = 0; i < d->cfg->npresets; i++)
+		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) == 0 &&
+		    pathmap_join(abs, sizeof(abs), d->out_root, orel) == 0)
+			fn(d, abs);
+}
+
+static void
+unlink_output(struct daemon *d, const char *abs)
+{
+	(void)d;
+	unlink(abs);
+}
+
+/* A worker killed while writing leaves ".<name>.tw-XXXXXX" (thumb.c's
+ * temp name, with at most 200 bytes of the name) beside the thumbnail. */
+static void
+unlink_temps_of(struct daemon *d, const char *abs)
+{
+	char dir[PATH_MAX], prefix[NAME_MAX + 8], path[PATH_MAX];
+	const char *slash = strrchr(abs, '/'), *name = slash + 1;
+	struct dirent *de;
+	size_t plen;
+	DIR *dp;
+
+	(void)d;
+	if (slash == NULL || snprintf(dir, sizeof(dir), "%.*s",
+	    (int)(slash - abs), abs) >= (int)sizeof(dir))
+		return;
+	plen = (size_t)snprintf(prefix, sizeof(prefix), ".%.200s.tw-", name);
+	if ((dp = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(dp)) != NULL)
+		if (strncmp(de->d_name, prefix, plen) == 0 &&
+		    strlen(de->d_name) == plen + 6 &&
+		    pathmap_join(path, sizeof(path), dir, de->d_name) == 0)
+			unlink(path);
+	closedir(dp);
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -590,7 +665,14 @@ on_result(void *ud, int worker, struct batch_item *it,
 	int i;
 
 	batch_queue_remove(&d->busy, it->rel);
-	if (res->status == IPC_OK) {
+	if (res->status == IPC_OK && d->cfg->mirror_deletes &&
+	    pathmap_join(abs, sizeof(abs), d->in_root, it->rel) == 0 &&
+	    lstat(abs, &st) == -1 && errno == ENOENT) {
+		/* Deleted while a worker made its thumbnails: the delete
+		 * already mirrored what existed then; these came after. */
+		each_output(d, it->rel, unlink_output);
+		outcome_skipped(d, it->rel, "deleted while it was processed");
+	} else if (res->status == IPC_OK) {
 		d->n_done++;
 		control_rate_add(&d->rate_done, uv_now(&d->loop), 1);
 		d->bytes_out += (uint64_t)res->out_bytes;
@@ -668,6 +750,7 @@ on_lost(void *ud, int worker, struct batch_item *culprit,
 		batch_queue_requeue(&d->q, stack[--n]);
 	if (culprit) {
 		batch_queue_remove(&d->busy, culprit->rel);
+		each_output(d, culprit->rel, unlink_temps_of);
 		culprit->attempts++;
 		if (d->draining) {
 			batch_item_free(culprit);
@@ -740,6 +823,7 @@ on_delete(void *ud, const char *rel, bool is_dir)
 
 	if (batch_queue_remove(&d->own_moves, rel))
 		return;
+	batch_queue_remove(&d->forced, rel);
 	if (batch_queue_remove(&d->q, rel))
 		outcome_skipped(d, rel, "deleted before it was processed");
 	if (!d->cfg->mirror_deletes || d->mode == DAEMON_ONCE)
@@ -1339,10 +1423,8 @@ static int
 ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen)
 {
 	struct daemon *d = ud;
-	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
-	char rel[PATH_MAX], orel[PATH_MAX], out[PATH_MAX];
-	bool qualify;
-	int i, rc;
+	char rel[PATH_MAX];
+	int rc;
 
 	if (d->draining) {
 		snprintf(msg, msglen, "the daemon is stopping");
@@ -1350,14 +1432,9 @@ ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen)
 	}
 	if ((rc = ctl_rel(d, path, rel, sizeof(rel), msg, msglen)) < 0)
 		return rc;
-	/* Outputs dated 1970 are stale whatever the source's mtime, so the
-	 * file is made again, while readers still see the old thumbnails
-	 * until the new ones are renamed over them. */
-	qualify = siblings(d, rel, NULL, false);
-	for (i = 0; i < d->cfg->npresets; i++)
-		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) == 0 &&
-		    pathmap_join(out, sizeof(out), d->out_root, orel) == 0)
-			utimensat(AT_FDCWD, out, ts, AT_SYMLINK_NOFOLLOW);
+	/* Made again whatever the up-to-date check says; readers keep the
+	 * old thumbnails until the new ones are renamed over them. */
+	batch_queue_push(&d->forced, rel, 0);
 	clear_failed(d, rel);
 	pickup(d, rel, WATCHER_EVENT);
 	snprintf(msg, msglen, "%s", batch_queue_contains(&d->q, rel) ||
@@ -1518,6 +1595,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	batch_queue_init(&d->busy);
 	batch_queue_init(&d->redo);
 	batch_queue_init(&d->own_moves);
+	batch_queue_init(&d->forced);
 	if ((rc = log_open(&d->lg, cfg->log_file, cfg->log_level)) < 0) {
 		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
 		    cfg->log_file, strerror(-rc));
@@ -1681,6 +1759,7 @@ out_log:
 	batch_queue_free(&d->busy);
 	batch_queue_free(&d->redo);
 	batch_queue_free(&d->own_moves);
+	batch_queue_free(&d->forced);
 	log_close(&d->lg);
 	free(d);
 	return status;

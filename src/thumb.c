@@ -11,6 +11,7 @@
  */
 #include "fsutil.h"
 #include "thumb.h"
+#include "uptodate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +36,7 @@
 
 /* Longest error line handed to the supervisor (res->error is larger, but a
  * log line that wraps three times helps nobody). */
-#define ERR_MAX 300
+#define ERR_MAX 900
 
 /* libjpeg keeps every DCT coefficient of a progressive JPEG in memory, at
  * any shrink-on-load factor: about 6 bytes per pixel for 4:4:4.  Above
@@ -139,6 +141,22 @@ thumb_shutdown(void)
 
 /* ---- errors ---------------------------------------------------------- */
 
+static void fail(struct ipc_result *res, const char *fmt, ...)
+    G_GNUC_PRINTF(2, 3);
+
+/* A thumbnail that could not be written: the reason first (a long path
+ * must not push it out of the line).  Out of space or rights is worth a
+ * retry later; a name the filesystem cannot hold never will be. */
+static void
+fail_output(struct ipc_result *res, const char *path, int err,
+    const char *why)
+{
+	fail(res, "cannot write thumbnail: %s (%s)", why ? why :
+	    strerror(err), path);
+	res->status = err == ENAMETOOLONG || err == EINVAL || err == EILSEQ ?
+	    IPC_FAILED : IPC_FAILED_OUTPUT;
+}
+
 /* Copies s into the error line: newlines become "; ", other control
  * characters spaces, trailing separators go, and it is cut at ERR_MAX. */
 static void
@@ -164,8 +182,13 @@ err_append(char *dst, size_t cap, const char *s)
 		}
 	}
 	dst[n] = '\0';
-	if (*s != '\0' && n >= lim && lim > 3)
-		memcpy(dst + lim - 3, "...", 4);
+	if (*s != '\0' && n >= lim && lim > 3) {
+		size_t cut = lim - 3;
+		/* never inside a UTF-8 sequence: the log would show U+FFFD */
+		while (cut > 0 && ((unsigned char)dst[cut] & 0xc0) == 0x80)
+			cut--;
+		memcpy(dst + cut, "...", 4);
+	}
 }
 
 /* Fills res->error with a plain statement and, when libvips said
@@ -632,7 +655,7 @@ save_to_fd(VipsImage *img, const struct ipc_output_spec *o, int fd)
 /* One output from the decoded image: resize, crop, flatten, save to a
  * fresh temp with the source's times.  0, or -1 with res filled. */
 static int
-render_one(VipsImage *decoded, const struct ipc_job *job,
+render_one(VipsImage *decoded, const struct ipc_job *job, int64_t src_size,
     const struct ipc_output_spec *o, const struct plan *p,
     struct out_tmp *tmp, struct ipc_result *res)
 {
@@ -662,13 +685,13 @@ render_one(VipsImage *decoded, const struct ipc_job *job,
 
 	fd = tmp_open(o->path, tmp->path, sizeof tmp->path);
 	if (fd < 0) {
-		fail(res, "cannot write thumbnail %s: %s", o->path,
-		    strerror(-fd));
-		res->status = IPC_FAILED_OUTPUT;
+		fail_output(res, o->path, -fd, NULL);
 		goto out;
 	}
 	if (save_to_fd(x, o, fd)) {
-		fail_vips(res, NULL, "cannot write thumbnail %s", o->path);
+		/* libvips' words say why; a long path must not crowd them
+		 * out, so it is left off (the file is on the log line). */
+		fail_vips(res, NULL, "cannot write thumbnail");
 		res->status = IPC_FAILED_OUTPUT;
 		goto out;
 	}
@@ -682,25 +705,25 @@ render_one(VipsImage *decoded, const struct ipc_job *job,
 		ts[0].tv_nsec += 1000000000;
 		ts[1] = ts[0];
 	}
+	/* The size of the bytes this thumbnail was made from: with the mtime
+	 * it tells a replaced source even when cp -p kept the mtime.  Best
+	 * effort: a filesystem without user xattrs falls back to the mtime. */
+	char size[24];
+	int sn = snprintf(size, sizeof size, "%lld", (long long)src_size);
+	(void)fsetxattr(fd, UPTODATE_XATTR_SIZE, size, (size_t)sn, 0);
 	if (futimens(fd, ts) != 0 || fstat(fd, &st) != 0) {
-		fail(res, "cannot write thumbnail %s: %s", o->path,
-		    strerror(errno));
-		res->status = IPC_FAILED_OUTPUT;
+		fail_output(res, o->path, errno, NULL);
 		goto out;
 	}
 	if (st.st_size == 0) {
-		fail(res, "cannot write thumbnail %s: encoder wrote nothing",
-		    o->path);
-		res->status = IPC_FAILED_OUTPUT;
+		fail_output(res, o->path, EIO, "the encoder wrote nothing");
 		goto out;
 	}
 	tmp->bytes = st.st_size;
 	rc = 0;
 out:
 	if (fd >= 0 && close(fd) != 0 && rc == 0) {
-		fail(res, "cannot write thumbnail %s: %s", o->path,
-		    strerror(errno));
-		res->status = IPC_FAILED_OUTPUT;
+		fail_output(res, o->path, errno, NULL);
 		rc = -1;
 	}
 	for (int i = 0; i < 3; i++)
@@ -897,7 +920,8 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 
 	for (uint32_t k = 0; k < nout; k++) {
 		int i = order[k];
-		if (render_one(decoded, job, &job->outputs[i], &plans[i],
+		if (render_one(decoded, job, (int64_t)st.st_size,
+		    &job->outputs[i], &plans[i],
 		    &tmps[i], res) != 0)
 			goto out;
 	}
@@ -905,9 +929,7 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	/* Every output is complete: publish them all. */
 	for (uint32_t i = 0; i < nout; i++) {
 		if (rename(tmps[i].path, job->outputs[i].path) != 0) {
-			fail(res, "cannot write thumbnail %s: %s",
-			    job->outputs[i].path, strerror(errno));
-			res->status = IPC_FAILED_OUTPUT;
+			fail_output(res, job->outputs[i].path, errno, NULL);
 			goto out;
 		}
 		tmps[i].path[0] = '\0';

@@ -24,13 +24,15 @@ same_second_on_coarse_fs(int64_t src_ns, int64_t out_ns)
 }
 
 enum uptodate_verdict
-uptodate_check(int64_t src_mtime_ns, const struct uptodate_stat *out,
-    int64_t preset_epoch_ns)
+uptodate_check(int64_t src_mtime_ns, int64_t src_size,
+    const struct uptodate_stat *out, int64_t preset_epoch_ns)
 {
 	if (out == NULL || !out->exists)
 		return UPTODATE_MISSING;
 	if (out->mtime_ns != src_mtime_ns && !same_second_on_coarse_fs(
 	    src_mtime_ns, out->mtime_ns))
+		return UPTODATE_SOURCE_CHANGED;
+	if (out->src_size >= 0 && out->src_size != src_size)
 		return UPTODATE_SOURCE_CHANGED;
 	if (out->ctime_ns < preset_epoch_ns)
 		return UPTODATE_PRESET_CHANGED;

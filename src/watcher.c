@@ -337,6 +337,22 @@ watch_failed(struct watcher *w, const char *rel, int rc)
 
 /* ---- walking ----------------------------------------------------------- */
 
+/* Names below a path that does not fit PATH_MAX cannot be opened by name,
+ * watched or handed to a worker: say so rather than skip them unseen. */
+static void
+too_long(struct watcher *w, const char *rel, const char *name)
+{
+	struct json_buf *j;
+
+	if ((j = log_begin(w->lg, LOG_WARN, "path_too_long")) != NULL) {
+		json_str(j, "dir", rel);
+		json_str(j, "name", name);
+		json_str(j, "error", "the path is longer than PATH_MAX: not "
+		    "watched or processed; shorten the folder names");
+		log_commit(w->lg);
+	}
+}
+
 static void
 walk_dir(struct watcher *w, const char *rel, struct watcher_scan_stats *st)
 {
@@ -367,8 +383,11 @@ walk_dir(struct watcher *w, const char *rel, struct watcher_scan_stats *st)
 	while ((de = readdir(dir)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (pathmap_join(child, sizeof(child), rel, de->d_name) < 0)
+		if (pathmap_join(child, sizeof(child), rel, de->d_name) < 0 ||
+		    strlen(w->root) + 1 + strlen(child) >= PATH_MAX) {
+			too_long(w, rel, de->d_name);
 			continue;
+		}
 		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
@@ -548,9 +567,13 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 			root_lost(w);
 		return;
 	}
-	if (ev->len == 0 ||
-	    pathmap_join(rel, sizeof(rel), d->rel, ev->name) < 0)
+	if (ev->len == 0)
 		return;
+	if (pathmap_join(rel, sizeof(rel), d->rel, ev->name) < 0 ||
+	    strlen(w->root) + 1 + strlen(rel) >= PATH_MAX) {
+		too_long(w, d->rel, ev->name);
+		return;
+	}
 	if (excluded(w, rel))
 		return;
 

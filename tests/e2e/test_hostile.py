@@ -9,11 +9,7 @@ Every input is counted, every output checked (no sampling): each name the
 daemon should pick up ends in exactly one outcome line; each failure
 carries a clear one-line reason; the good images are made; the daemon
 lives, its memory stays bounded, and nothing is written outside the
-output tree.
-
-Known daemon bugs are marked xfail(strict=True) with the bug in the
-reason: when one is fixed its test XPASSes, fails the run, and the marker
-must go."""
+output tree."""
 
 import datetime
 import hashlib
@@ -550,10 +546,6 @@ def test_deleted_between_detection_and_decode(daemons):
     assert d.alive()
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: a source deleted while "
-                   "a worker decodes it ends `done` and its thumbnail stays "
-                   "(on_delete ignores busy files; on_result does not "
-                   "check the source still exists)")
 def test_deleted_while_decoding_leaves_no_thumbnail(daemons):
     d = daemons.start(workers=1)
     write_file(d.input / "slow.png",
@@ -611,12 +603,6 @@ def test_replaced_between_detection_and_decode(daemons, tmp_path):
     print(f"replaced: outcome lines per file {dict(Counter(lines.values()))}")
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: a replacement with the "
-                   "same mtime as the file it replaces (cp -p, rsync -t, or "
-                   "two writes within one kernel timestamp tick) keeps the "
-                   "old thumbnail: the up-to-date check compares mtimes "
-                   "only, and a change seen while the file was busy is "
-                   "re-checked with that same test instead of redone")
 def test_replaced_by_a_file_with_the_same_mtime(daemons, tmp_path):
     d = daemons.start(workers=2)
     stage = tmp_path / "stage"
@@ -653,10 +639,6 @@ def test_replaced_by_a_file_with_the_same_mtime(daemons, tmp_path):
 LONG = "a" * 251 + ".jpg"           # 255 bytes: <stem>_thumb.jpg is 261
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: ENAMETOOLONG making "
-                   "the thumbnail is treated like a full disk "
-                   "(IPC_FAILED_OUTPUT): retried every RETRY_INTERVAL_S "
-                   "forever, one more `failed` line each time")
 def test_thumbnail_name_too_long_fails_once(daemons):
     d = daemons.start(args=["--retry-interval-s", "1"])
     write_file(d.input / LONG, jpeg_bytes(320, 240))
@@ -668,10 +650,6 @@ def test_thumbnail_name_too_long_fails_once(daemons):
         f"{len(d.outcomes(LONG))} outcome lines for one file"
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: worker errors are cut "
-                   "at 300 bytes (ERR_MAX in src/thumb.c) after the "
-                   "absolute output path, so a long path leaves no reason "
-                   "(and may be cut inside a UTF-8 sequence)")
 def test_error_with_a_long_path_keeps_its_reason(daemons):
     d = daemons.start(args=["--retry-interval-s", "3600"])
     write_file(d.input / LONG, jpeg_bytes(320, 240))
@@ -680,9 +658,6 @@ def test_error_with_a_long_path_keeps_its_reason(daemons):
     assert "too long" in e["error"].lower(), e["error"]
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: a folder whose path is "
-                   "longer than PATH_MAX is skipped without a word: no "
-                   "watch, no walk, no log line")
 def test_path_longer_than_path_max_is_reported(daemons, tmp_path):
     d = daemons.start()
     stage = tmp_path / "stage"

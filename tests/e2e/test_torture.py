@@ -251,12 +251,10 @@ def test_worker_kill_storm(daemons):
     # the pool still works
     write_file(d.input / "after.jpg", data["jpg"])
     d.wait_done("after.jpg")
-    # A worker killed while writing leaves its temp file behind until the
-    # next start (a daemon bug: test_worker_killed_mid_write_leaves_no_temp
-    # is its xfail); counted here, and the start-up clean-up must remove
-    # them all.
+    # The supervisor removes the temp files of a worker it lost.
     left = no_temps(d.output)
     record("worker_kill_storm", dict(summary, temp_files_left=len(left)))
+    assert not left, left
     d.stop()
     d.start()
     assert not no_temps(d.output), no_temps(d.output)
@@ -421,10 +419,6 @@ format = png
 """
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: a worker killed while "
-                   "writing leaves its .<name>.tw-XXXXXX temp in the "
-                   "output tree until the next start-up (the supervisor "
-                   "knows the lost job's outputs but does not clean them)")
 def test_worker_killed_mid_write_leaves_no_temp(daemons, tmp_path):
     d = daemons.start(workers=1, ini=BIG_PNG)
     src = tmp_path / "big.jpg"

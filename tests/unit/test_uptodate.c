@@ -10,13 +10,14 @@
 
 static const int64_t SRC = 1700000000123456789;
 static const int64_t EPOCH = 1700000100000000000;
+static const int64_t SIZE = 123456;
 
 static enum uptodate_verdict
 check(bool exists, int64_t mtime, int64_t ctime)
 {
-	struct uptodate_stat st = { exists, mtime, ctime };
+	struct uptodate_stat st = { exists, mtime, ctime, SIZE };
 
-	return uptodate_check(SRC, &st, EPOCH);
+	return uptodate_check(SRC, SIZE, &st, EPOCH);
 }
 
 static void
@@ -27,9 +28,9 @@ test_fresh(void **state)
 	assert_int_equal(check(true, SRC, EPOCH + 1), UPTODATE_FRESH);
 	/* no preset state file yet: epoch 0 */
 	{
-		struct uptodate_stat st = { true, SRC, 5 };
+		struct uptodate_stat st = { true, SRC, 5, SIZE };
 
-		assert_int_equal(uptodate_check(SRC, &st, 0), UPTODATE_FRESH);
+		assert_int_equal(uptodate_check(SRC, SIZE, &st, 0), UPTODATE_FRESH);
 	}
 }
 
@@ -41,7 +42,7 @@ test_missing_first(void **state)
 	/* whatever stale stat fields say, a missing file is missing */
 	assert_int_equal(check(false, SRC, EPOCH), UPTODATE_MISSING);
 	assert_int_equal(check(false, SRC + 1, EPOCH - 1), UPTODATE_MISSING);
-	assert_int_equal(uptodate_check(SRC, NULL, EPOCH), UPTODATE_MISSING);
+	assert_int_equal(uptodate_check(SRC, SIZE, NULL, EPOCH), UPTODATE_MISSING);
 }
 
 static void
@@ -73,15 +74,35 @@ test_coarse_output_fs(void **state)
 
 	(void)state;
 	/* The output filesystem kept whole seconds: same second is fresh. */
-	assert_int_equal(uptodate_check(5 * sec + 123456789,
-	    &(struct uptodate_stat){ true, 5 * sec, EPOCH }, EPOCH),
+	assert_int_equal(uptodate_check(5 * sec + 123456789, SIZE,
+	    &(struct uptodate_stat){ true, 5 * sec, EPOCH, SIZE }, EPOCH),
 	    UPTODATE_FRESH);
 	/* ... but not another second, and not a fraction it did keep. */
-	assert_int_equal(uptodate_check(6 * sec + 1,
-	    &(struct uptodate_stat){ true, 5 * sec, EPOCH }, EPOCH),
+	assert_int_equal(uptodate_check(6 * sec + 1, SIZE,
+	    &(struct uptodate_stat){ true, 5 * sec, EPOCH, SIZE }, EPOCH),
 	    UPTODATE_SOURCE_CHANGED);
-	assert_int_equal(uptodate_check(5 * sec + 2,
-	    &(struct uptodate_stat){ true, 5 * sec + 1, EPOCH }, EPOCH),
+	assert_int_equal(uptodate_check(5 * sec + 2, SIZE,
+	    &(struct uptodate_stat){ true, 5 * sec + 1, EPOCH, SIZE }, EPOCH),
+	    UPTODATE_SOURCE_CHANGED);
+}
+
+static void
+test_recorded_size(void **state)
+{
+	struct uptodate_stat st = { true, SRC, EPOCH, SIZE };
+
+	(void)state;
+	assert_int_equal(uptodate_check(SRC, SIZE, &st, EPOCH), UPTODATE_FRESH);
+	/* same mtime, other size: replaced by cp -p or rsync -t */
+	assert_int_equal(uptodate_check(SRC, SIZE + 1, &st, EPOCH),
+	    UPTODATE_SOURCE_CHANGED);
+	/* nothing recorded (no user xattrs): the mtime alone decides */
+	st.src_size = -1;
+	assert_int_equal(uptodate_check(SRC, SIZE + 1, &st, EPOCH),
+	    UPTODATE_FRESH);
+	/* the mtime is checked first */
+	st.src_size = SIZE;
+	assert_int_equal(uptodate_check(SRC + 1, SIZE, &st, EPOCH),
 	    UPTODATE_SOURCE_CHANGED);
 }
 
@@ -109,6 +130,7 @@ main(void)
 		cmocka_unit_test(test_source_changed),
 		cmocka_unit_test(test_preset_changed),
 		cmocka_unit_test(test_coarse_output_fs),
+		cmocka_unit_test(test_recorded_size),
 		cmocka_unit_test(test_names),
 	};
 
