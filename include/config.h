@@ -56,7 +56,7 @@ struct config {
 	int batch_wait_ms;
 	int settle_ms;			/* fsevent backend: quiet time */
 	int64_t max_file_size;		/* bytes, 0 = no limit */
-	int64_t max_pixels;		/* width*height*pages */
+	int64_t max_pixels;		/* width*height of the first page */
 	int image_timeout_ms;		/* per-image deadline in a worker */
 	int drain_timeout_ms;		/* SIGTERM: time to finish in-flight work */
 	int stats_interval_s;		/* 0 = no periodic stats line */

@@ -129,7 +129,7 @@ static const struct keydef keys[] = {
 	{ "MAX_FILE_SIZE", K_SIZE, C(max_file_size), "512M", 0, INT64_MAX, NULL,
 	  "larger source files fail undecoded (bytes, K/M/G; 0 = no limit)" },
 	{ "MAX_PIXELS", K_INT64, C(max_pixels), "268402689", 1, 1LL << 40,
-	  NULL, "images with more width x height x pages fail undecoded" },
+	  NULL, "images whose first page has more width x height fail undecoded" },
 	{ "IMAGE_TIMEOUT_MS", K_INT, C(image_timeout_ms), "60000", 100, 3600000,
 	  NULL, "a worker busy longer on one image is replaced (ms)" },
 	{ "DRAIN_TIMEOUT_MS", K_INT, C(drain_timeout_ms), "30000", 0, 3600000,
