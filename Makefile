@@ -1,12 +1,12 @@
 # thumbwatch — see README.md.  `make` builds build/thumbwatch;
 # `make run` and `make test` first install what is missing (Debian).
 
-PKGS     := vips libuv inih
+PKGS     := vips libuv inih libmicrohttpd
 CC       ?= cc
 BUILD    ?= build
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS += -Iinclude -D_GNU_SOURCE -DTHUMBWATCH_VERSION='"$(VERSION)"'
+CPPFLAGS += -Iinclude -I$(BUILD)/gen -D_GNU_SOURCE -DTHUMBWATCH_VERSION='"$(VERSION)"'
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -27,6 +27,15 @@ all: $(BIN)
 $(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -c -o $@ $<
 
+# The web page (GET /) is compiled in: no file to install, no CDN.
+$(BUILD)/gen/http_index.h: src/http_index.html | $(BUILD)/gen
+	{ echo 'static const unsigned char http_index_html[] = {'; \
+	    xxd -i < src/http_index.html; echo '};'; \
+	    echo 'static const size_t http_index_html_len ='; \
+	    echo '    sizeof(http_index_html);'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/http.o: $(BUILD)/gen/http_index.h
+
 $(LIB): $(OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -36,7 +45,7 @@ $(BIN): $(BUILD)/obj/main.o $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-$(BUILD)/obj $(BUILD)/tests:
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
 
 # Installs the Debian packages the build, the daemon and the tests need,

@@ -72,6 +72,10 @@ struct config {
 	char background[32];		/* "r,g,b" or "#rrggbb" for flattening */
 	enum log_level log_level;
 	enum watch_backend watch_backend;
+	char http_listen[128];		/* "" = no HTTP server */
+	char http_token[256];		/* "" = no token required */
+	int64_t http_max_upload;	/* bytes per upload body */
+	int http_max_uploads;		/* concurrent uploads */
 
 	struct preset presets[CONFIG_MAX_PRESETS];
 	int npresets;

@@ -25,6 +25,9 @@ struct logger {
 	bool active;		/* between begin and commit */
 	enum log_level cur;
 	char event[32];
+	/* Called with every record written (HTTP /events); may be NULL. */
+	void (*tap)(void *ud, const char *event, const char *rec, size_t len);
+	void *tap_ud;
 };
 
 /* Opens (creating parent folders) path.  0 or -errno. */

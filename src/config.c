@@ -28,6 +28,7 @@
 
 #include <ini.h>
 
+#include "httputil.h"
 #include "pathmap.h"
 
 #define PREFIX		"THUMBWATCH_"
@@ -48,6 +49,8 @@ enum ktype {
 	K_EXTLIST,	/* "jpg,png": lower case, no dots */
 	K_TEMPLATE,	/* output template, checked by pathmap */
 	K_COLOUR,	/* "r,g,b" */
+	K_LISTEN,	/* "" (off), "host:port" or "[v6]:port" */
+	K_SECRET,	/* any string; shown as "(set)" by check-config */
 };
 
 struct name_value {
@@ -167,6 +170,15 @@ static const struct keydef keys[] = {
 	  "auto (inotify, or poll on network filesystems), inotify, fsevent "
 	  "(portable, uses SETTLE_MS) or poll (rescan every "
 	  "RESCAN_INTERVAL_S)" },
+	{ "HTTP_LISTEN", K_LISTEN, C(http_listen), "", 0, 0, NULL,
+	  "address:port of the HTTP upload API and page, e.g. "
+	  "127.0.0.1:8080; empty = off" },
+	{ "HTTP_TOKEN", K_SECRET, C(http_token), "", 0, 0, NULL,
+	  "bearer token required for HTTP upload and jobs; empty = none" },
+	{ "HTTP_MAX_UPLOAD", K_SIZE, C(http_max_upload), "64M", 1, INT64_MAX,
+	  NULL, "largest HTTP upload body (bytes, K/M/G); larger gets 413" },
+	{ "HTTP_MAX_UPLOADS", K_INT, C(http_max_uploads), "16", 1, 10000, NULL,
+	  "concurrent HTTP uploads; more get 429" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -508,6 +520,14 @@ static int parse_value(const struct keydef *k, const char *v, void *base,
 		if ((rc = parse_colour(v, buf, sizeof(buf), why, whylen)) != 0)
 			return rc;
 		return store_string(k, field, buf, why, whylen);
+	case K_LISTEN:
+		if (*v && httputil_parse_listen(v, buf, sizeof(buf), &i) < 0)
+			return fail(why, whylen, "is not an address:port "
+			    "(127.0.0.1:8080, 0.0.0.0:80, [::1]:8080; port "
+			    "1..65535)");
+		return store_string(k, field, v, why, whylen);
+	case K_SECRET:
+		return store_string(k, field, v, why, whylen);
 	}
 	return fail(why, whylen, "has an unknown type");
 }
@@ -562,7 +582,11 @@ static void format_value(const struct keydef *k, const void *base, char *out,
 	case K_EXTLIST:
 	case K_TEMPLATE:
 	case K_COLOUR:
+	case K_LISTEN:
 		snprintf(out, len, "%s", field);
+		return;
+	case K_SECRET:
+		snprintf(out, len, "%s", field[0] ? "(set)" : "");
 		return;
 	}
 	snprintf(out, len, "?");
@@ -1069,11 +1093,16 @@ int config_load_ini(struct config *cfg, const char *path, char *err,
  * end - p + 1 bytes. */
 static const char *env_value(const char *p, const char *end, char *out)
 {
-	const char *start;
+	const char *start, *first = p;
 	char q;
 
 	while (p < end && is_blank(*p))
 		p++;
+	/* "KEY=   # note" is empty, as in sh; "KEY=#ff0000" is a value. */
+	if (p < end && *p == '#' && p > first) {
+		*out = '\0';
+		return NULL;
+	}
 	if (p < end && (*p == '"' || *p == '\'')) {
 		q = *p++;
 		while (p < end && *p != q) {

@@ -25,6 +25,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "fsutil.h"
+#include "http.h"
 #include "ipc.h"
 #include "log.h"
 #include "notify.h"
@@ -81,6 +82,7 @@ struct daemon {
 	int lock_fd;			/* flock on INPUT_DIR, or -1 */
 	struct pidfile pf;
 	struct control_server *ctl;
+	struct http_server *http;	/* HTTP_LISTEN, or NULL */
 	uv_timer_t watchdog_timer, lock_timer;
 	bool ready;			/* READY=1 sent */
 	uint64_t watched_dirs;		/* folders found by the last full walk */
@@ -240,6 +242,7 @@ clear_failed(struct daemon *d, const char *rel)
 /* ---- outcome lines ----------------------------------------------------- */
 
 static void progress_draw(struct daemon *d);
+static void http_stop_daemon(struct daemon *d);
 
 static void
 outcome_failed(struct daemon *d, const char *rel, const char *error,
@@ -250,6 +253,7 @@ outcome_failed(struct daemon *d, const char *rel, const char *error,
 	d->n_failed++;
 	control_rate_add(&d->rate_failed, uv_now(&d->loop), 1);
 	control_recent_add(&d->recent, (int64_t)wall_ms(), rel, error);
+	http_job_failed(d->http, rel, error);
 	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
 		json_str(j, "file", rel);
 		json_str(j, "error", error);
@@ -268,6 +272,7 @@ outcome_skipped(struct daemon *d, const char *rel, const char *reason)
 	struct json_buf *j;
 
 	d->n_skipped++;
+	http_job_skipped(d->http, rel, reason);
 	if ((j = log_begin(&d->lg, LOG_INFO, "skipped")) != NULL) {
 		json_str(j, "file", rel);
 		json_str(j, "reason", reason);
@@ -473,6 +478,7 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 		break;
 	}
 	if (batch_queue_push(&d->q, rel, uv_now(&d->loop)) > 0) {
+		http_job_queued(d->http, rel);
 		if (!d->scanned)
 			d->total_once++;
 		want_dispatch(d);
@@ -530,6 +536,7 @@ dispatch(struct daemon *d)
 			if (v == V_WORK && pool_send(d->pool, wi, it, job) == 0) {
 				batch_queue_remove(&d->forced, it->rel);
 				batch_queue_push(&d->busy, it->rel, now);
+				http_job_processing(d->http, it->rel);
 				continue;
 			}
 			/* Picked up means one outcome line, whatever happened
@@ -688,6 +695,7 @@ on_result(void *ud, int worker, struct batch_item *it,
 				outs[n] = outbuf[n];
 				n++;
 			}
+		http_job_done(d->http, it->rel, outs, n, res->ms);
 		if ((j = log_begin(&d->lg, LOG_INFO, "done")) != NULL) {
 			json_str(j, "file", it->rel);
 			json_strv(j, "outputs", outs, n);
@@ -1102,6 +1110,7 @@ stop(struct daemon *d, const char *reason)
 	 * pool_gone closes whatever is left. */
 	control_stop(d->ctl);
 	d->ctl = NULL;
+	http_stop_daemon(d);
 	if (d->pool)
 		pool_stop(d->pool, 2000, pool_gone);
 	else
@@ -1300,17 +1309,19 @@ reload(struct daemon *d)
 	    strcmp(nc.runtime_dir, c->runtime_dir) ||
 	    nc.workers != c->workers || nc.watch_backend != c->watch_backend ||
 	    nc.settle_ms != c->settle_ms || nc.image_timeout_ms !=
-	    c->image_timeout_ms || strcmp(nc.extensions, c->extensions))
+	    c->image_timeout_ms || strcmp(nc.extensions, c->extensions) ||
+	    strcmp(nc.http_listen, c->http_listen))
 		log_msg(&d->lg, LOG_WARN, "reload_partial", "INPUT_DIR, "
 		    "OUTPUT_DIR, LOG_FILE, RUNTIME_DIR, WORKERS, WATCH_BACKEND, "
-		    "SETTLE_MS, IMAGE_TIMEOUT_MS and EXTENSIONS take effect at "
-		    "the next start");
+		    "SETTLE_MS, IMAGE_TIMEOUT_MS, EXTENSIONS and HTTP_LISTEN "
+		    "take effect at the next start");
 	memcpy(nc.input_dir, c->input_dir, sizeof(nc.input_dir));
 	memcpy(nc.output_dir, c->output_dir, sizeof(nc.output_dir));
 	memcpy(nc.log_file, c->log_file, sizeof(nc.log_file));
 	memcpy(nc.runtime_dir, c->runtime_dir, sizeof(nc.runtime_dir));
 	memcpy(nc.pidfile, c->pidfile, sizeof(nc.pidfile));
 	memcpy(nc.extensions, c->extensions, sizeof(nc.extensions));
+	memcpy(nc.http_listen, c->http_listen, sizeof(nc.http_listen));
 	nc.workers = c->workers;
 	nc.watch_backend = c->watch_backend;
 	nc.settle_ms = c->settle_ms;
@@ -1522,6 +1533,63 @@ watchdog_cb(uv_timer_t *t)
 	notify_watchdog();
 }
 
+/* ---- HTTP front door --------------------------------------------------- */
+
+static void
+http_stats_cb(void *ud, struct http_stats *st)
+{
+	struct daemon *d = ud;
+
+	st->done = d->n_done;
+	st->failed = d->n_failed;
+	st->skipped = d->n_skipped;
+	st->queued = d->q.len;
+	st->in_flight = d->busy.len;
+	st->bytes_out = d->bytes_out;
+	st->started_ms = d->start_ms;
+	if (d->pool) {
+		st->workers = pool_size(d->pool);
+		st->workers_busy = pool_busy_count(d->pool);
+		st->workers_idle = pool_idle_count(d->pool);
+		st->worker_restarts = pool_restarts(d->pool);
+	}
+	/* A worker that has said hello and not died is busy or idle. */
+	st->healthy = d->w != NULL && !d->draining &&
+	    st->workers_busy + st->workers_idle > 0;
+}
+
+static int
+http_outputs_cb(void *ud, const char *rel, char (*out)[PATH_MAX], int max)
+{
+	struct daemon *d = ud;
+	bool qualify = siblings(d, rel, NULL, false);
+	int i, n = 0;
+
+	for (i = 0; i < d->cfg->npresets && n < max; i++)
+		if (output_rel(d, rel, i, qualify, out[n], PATH_MAX) == 0)
+			n++;
+	return n;
+}
+
+/* The outcome records, and uploads, as the log has them: /events. */
+static void
+http_tap(void *ud, const char *event, const char *rec, size_t len)
+{
+	struct daemon *d = ud;
+
+	if (!strcmp(event, "done") || !strcmp(event, "failed") ||
+	    !strcmp(event, "skipped") || !strcmp(event, "upload"))
+		http_publish(d->http, event, rec, len);
+}
+
+static void
+http_stop_daemon(struct daemon *d)
+{
+	d->lg.tap = NULL;
+	http_stop(d->http);
+	d->http = NULL;
+}
+
 /* ---- entry ------------------------------------------------------------- */
 
 static int
@@ -1654,6 +1722,19 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 			goto out_loop;
 		}
 	}
+	if (mode == DAEMON_RUN && cfg->http_listen[0]) {
+		struct http_callbacks hcb = { http_stats_cb, http_outputs_cb };
+		if ((rc = http_start(&d->http, &d->loop, cfg, d->in_root,
+		    d->out_root, &d->lg, &hcb, d, err, sizeof(err))) < 0) {
+			dprintf(2, "thumbwatch: %s\n", err);
+			status = rc == -EADDRINUSE ? 75 : 78;
+			goto out_loop;
+		}
+		d->lg.tap = http_tap;
+		d->lg.tap_ud = d;
+		log_msg(&d->lg, LOG_INFO, "http_listen", "HTTP on %s",
+		    cfg->http_listen);
+	}
 	load_epochs(d);
 	{
 		/* Before any worker runs: every temp now is a dead one's. */
@@ -1746,6 +1827,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 out_loop:
 	control_stop(d->ctl);
 	d->ctl = NULL;
+	http_stop_daemon(d);
 	if (d->w)
 		watcher_stop(d->w);
 	uv_walk(&d->loop, close_walk, NULL);

@@ -150,6 +150,8 @@ log_commit(struct logger *lg)
 		echo_tty(lg, j->buf, j->len);
 	if (lg->fd != -1)
 		rc = write_record(lg->fd, j->buf, j->len);
+	if (lg->tap)
+		lg->tap(lg->tap_ud, lg->event, j->buf, j->len);
 	return rc;
 }
 

@@ -173,7 +173,11 @@ static void test_defaults(void **state)
 	assert_true(cfg.presets[0].strip);
 	assert_string_equal(cfg.presets[0].source, "default");
 
-	assert_int_equal(config_nkeys(), 26);
+	assert_string_equal(cfg.http_listen, "");
+	assert_string_equal(cfg.http_token, "");
+	assert_int_equal(cfg.http_max_upload, 64 << 20);
+	assert_int_equal(cfg.http_max_uploads, 16);
+	assert_int_equal(config_nkeys(), 30);
 	for (i = 0; i < config_nkeys(); i++)
 		assert_string_equal(cfg.sources[i], "default");
 	config_free(&cfg);

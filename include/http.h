@@ -1,0 +1,66 @@
+/*
+ * http: the optional HTTP front door (HTTP_LISTEN), served by
+ * libmicrohttpd from the supervisor's libuv loop (its epoll fd on a
+ * uv_poll_t, its timeout on a uv_timer_t; no threads).  Uploads are
+ * written to a temp name in INPUT_DIR and renamed into place, so the
+ * watcher takes them like any other drop.  Owns the jobs table (uploads
+ * by id), the SSE clients and the duration histogram; asks the daemon for
+ * everything else through callbacks.
+ */
+#ifndef THUMBWATCH_HTTP_H
+#define THUMBWATCH_HTTP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+
+#define HTTP_MAX_OUTPUTS 16
+
+struct http_stats {
+	uint64_t done, failed, skipped;
+	uint64_t queued, in_flight;
+	int workers, workers_busy, workers_idle;
+	uint64_t worker_restarts, bytes_out;
+	uint64_t started_ms;	/* wall clock */
+	bool healthy;		/* watcher running and a worker alive */
+};
+
+struct http_callbacks {
+	void (*stats)(void *ud, struct http_stats *st);
+	/* The output paths (relative to OUTPUT_DIR) rel's thumbnails will
+	 * have; returns how many (<= max). */
+	int (*outputs)(void *ud, const char *rel, char (*out)[PATH_MAX],
+	    int max);
+};
+
+struct http_server;
+
+/* Starts listening on cfg->http_listen.  0, or -errno with err filled. */
+int http_start(struct http_server **hp, uv_loop_t *loop,
+    const struct config *cfg, const char *in_root, const char *out_root,
+    struct logger *lg, const struct http_callbacks *cb, void *ud, char *err,
+    size_t errlen);
+/* Closes the listener and every connection; frees itself once its
+ * handles are closed.  NULL is fine. */
+void http_stop(struct http_server *h);
+
+/* The daemon's outcome hooks: state of the upload whose stored name is
+ * rel (ignored for files that did not come through HTTP). */
+void http_job_queued(struct http_server *h, const char *rel);
+void http_job_processing(struct http_server *h, const char *rel);
+void http_job_done(struct http_server *h, const char *rel,
+    const char *const *outs, size_t n, int64_t ms);
+void http_job_failed(struct http_server *h, const char *rel,
+    const char *reason);
+void http_job_skipped(struct http_server *h, const char *rel,
+    const char *reason);
+
+/* A log record (one JSON object) for the /events subscribers. */
+void http_publish(struct http_server *h, const char *event,
+    const char *json, size_t len);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * httputil: the pure parts of the HTTP front door (http.c), kept apart so
+ * they are unit-tested without a socket or a loop: the listen address,
+ * client-supplied file names, content sniffing by magic bytes, content
+ * types, validators (ETag, HTTP dates) and Prometheus text.
+ */
+#ifndef THUMBWATCH_HTTPUTIL_H
+#define THUMBWATCH_HTTPUTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* "127.0.0.1:8080", "0.0.0.0:80", "[::1]:8080", "localhost:8080" (as
+ * 127.0.0.1).  host gets the numeric address without brackets.  0, or
+ * -EINVAL. */
+int httputil_parse_listen(const char *s, char *host, size_t hostcap,
+    int *port);
+
+/* A client's file name made safe to store in INPUT_DIR: the part after the
+ * last '/' or '\\'; control characters, '/', '\\' and leading dots and
+ * blanks dropped; at most 200 bytes.  0, or -EINVAL when nothing is left
+ * (or it is "..").  out never starts with '.' nor contains "/". */
+int httputil_sanitize_name(const char *in, char *out, size_t cap);
+
+/* The image type of a file's first bytes (at least HTTPUTIL_SNIFF_LEN for
+ * a verdict): "jpg", "png", "webp", "gif", "tif", "heic", "avif", "jxl",
+ * or NULL. */
+#define HTTPUTIL_SNIFF_LEN 16
+const char *httputil_sniff(const unsigned char *buf, size_t n);
+
+/* Whether a sniffed type is enabled by EXTENSIONS (a comma list; "jpg"
+ * also matches "jpeg", "tif" "tiff", "heic" "heif"). */
+bool httputil_type_enabled(const char *type, const char *extensions);
+
+/* Content-Type for a file name by its extension. */
+const char *httputil_content_type(const char *name);
+
+/* "\"<ino>-<size>-<mtime_ns>\"" in hex. */
+void httputil_etag(char *out, size_t cap, uint64_t ino, int64_t size,
+    int64_t mtime_ns);
+/* RFC 7231 IMF-fixdate, and its parser (-1 when unparsable). */
+void httputil_http_date(char *out, size_t cap, time_t t);
+time_t httputil_parse_http_date(const char *s);
+/* Whether an If-None-Match header value lists etag (or is "*"). */
+bool httputil_etag_match(const char *header, const char *etag);
+
+/* A growable text buffer (Prometheus text, JSON bodies). */
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+	int err;		/* sticky -ENOMEM */
+};
+void strbuf_init(struct strbuf *b);
+void strbuf_free(struct strbuf *b);
+void strbuf_printf(struct strbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void strbuf_add(struct strbuf *b, const char *s, size_t n);
+/* s as a quoted JSON string. */
+void strbuf_json(struct strbuf *b, const char *s);
+/* path percent-encoded for a URL (unreserved characters and '/' kept). */
+void strbuf_url_path(struct strbuf *b, const char *path);
+
+/* Processing-duration histogram (milliseconds) with fixed buckets. */
+#define HTTPUTIL_NBUCKETS 12
+struct histogram {
+	uint64_t count[HTTPUTIL_NBUCKETS];	/* per bucket, not cumulative */
+	uint64_t n;
+	double sum_s;
+};
+extern const double httputil_buckets_s[HTTPUTIL_NBUCKETS];
+void histogram_observe(struct histogram *h, int64_t ms);
+
+/* Prometheus text exposition (version 0.0.4). */
+void prom_metric(struct strbuf *b, const char *name, const char *type,
+    const char *help);
+void prom_value(struct strbuf *b, const char *name, const char *labels,
+    double v);
+void prom_histogram(struct strbuf *b, const char *name, const char *help,
+    const struct histogram *h);
+
+#endif

@@ -1,0 +1,1216 @@
+/*
+ * http: the optional HTTP front door (see http.h).
+ *
+ * libmicrohttpd runs without threads (MHD_USE_EPOLL, no internal polling):
+ * its epoll fd sits on a uv_poll_t and MHD_run is called when it is
+ * readable or when MHD_get_timeout says so.  Nothing here blocks on a
+ * client: bodies arrive in pieces and are written as they come.  An upload
+ * goes to INPUT_DIR/.upload-XXXXXX.part (a temp name the watcher ignores)
+ * and is renamed to its final name only when the whole request is in; a
+ * request that ends any other way unlinks its temps.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "http_index.h"
+#include "httputil.h"
+#include "pathmap.h"
+
+#define JOBS_MAX	10000
+#define FILES_MAX	64	/* files in one multipart request */
+#define SSE_MAX_BUF	(1024 * 1024)
+#define CONN_TIMEOUT_S	30
+
+enum job_state { J_QUEUED, J_PROCESSING, J_DONE, J_FAILED, J_SKIPPED };
+static const char *const state_names[] = { "queued", "processing", "done",
+    "failed", "skipped" };
+
+struct job {
+	uint64_t id;		/* 0: free slot */
+	char *rel;
+	enum job_state state;
+	char *reason;
+	int64_t ms;
+};
+
+struct sse {
+	struct sse *next;
+	struct http_server *h;
+	struct MHD_Connection *conn;
+	struct strbuf buf;
+	size_t off;
+	bool suspended;
+	bool closed;
+};
+
+struct http_server {
+	uv_loop_t *loop;
+	const struct config *cfg;
+	char in_root[PATH_MAX];
+	char out_root[PATH_MAX];
+	struct logger *lg;
+	struct http_callbacks cb;
+	void *ud;
+	struct MHD_Daemon *mhd;
+	uv_poll_t poll;
+	uv_timer_t timer;
+	int open_handles;
+	bool stopping;
+
+	struct job jobs[JOBS_MAX];	/* slot = id % JOBS_MAX */
+	uint64_t next_id;
+	int uploads;			/* requests writing files now */
+	uint64_t n_uploads, bytes_in;
+	struct histogram hist;
+	struct sse *sse;
+};
+
+struct upfile {
+	int fd;
+	char tmp[PATH_MAX];
+	char name[256];			/* sanitised client name */
+	unsigned char head[HTTPUTIL_SNIFF_LEN];
+	size_t headlen;
+	bool sniffed;
+	const char *type;		/* sniffed: "jpg", ... */
+	int64_t bytes;
+	/* after the rename */
+	char stored[NAME_MAX + 1];
+	uint64_t id;
+};
+
+struct req {
+	struct http_server *h;
+	bool upload, counted, raw;
+	struct MHD_PostProcessor *pp;
+	int status;			/* an error to answer, or 0 */
+	char error[256];
+	uint64_t total;
+	struct upfile files[FILES_MAX];
+	int nfiles;
+	bool cur_open;			/* files[nfiles - 1] is being written */
+	char client[64];
+};
+
+/* ---- jobs ---------------------------------------------------------- */
+
+static struct job *
+job_by_rel(struct http_server *h, const char *rel)
+{
+	uint64_t id;
+
+	/* Newest first: a name uploaded again is its latest job. */
+	for (id = h->next_id; id > 0 && id + JOBS_MAX > h->next_id; id--) {
+		struct job *j = &h->jobs[id % JOBS_MAX];
+		if (j->id == id && strcmp(j->rel, rel) == 0)
+			return j;
+	}
+	return NULL;
+}
+
+static struct job *
+job_by_id(struct http_server *h, uint64_t id)
+{
+	struct job *j = &h->jobs[id % JOBS_MAX];
+
+	return id > 0 && j->id == id ? j : NULL;
+}
+
+static uint64_t
+job_new(struct http_server *h, const char *rel)
+{
+	uint64_t id = ++h->next_id;
+	struct job *j = &h->jobs[id % JOBS_MAX];
+
+	free(j->rel);
+	free(j->reason);
+	memset(j, 0, sizeof(*j));
+	if ((j->rel = strdup(rel)) == NULL)
+		return 0;
+	j->id = id;
+	j->state = J_QUEUED;
+	return id;
+}
+
+static void
+job_set(struct http_server *h, const char *rel, enum job_state st,
+    const char *reason, int64_t ms)
+{
+	struct job *j;
+
+	if (h == NULL || (j = job_by_rel(h, rel)) == NULL)
+		return;
+	j->state = st;
+	j->ms = ms;
+	free(j->reason);
+	j->reason = reason ? strdup(reason) : NULL;
+}
+
+void
+http_job_queued(struct http_server *h, const char *rel)
+{
+	job_set(h, rel, J_QUEUED, NULL, 0);
+}
+
+void
+http_job_processing(struct http_server *h, const char *rel)
+{
+	job_set(h, rel, J_PROCESSING, NULL, 0);
+}
+
+void
+http_job_done(struct http_server *h, const char *rel,
+    const char *const *outs, size_t n, int64_t ms)
+{
+	(void)outs;
+	(void)n;
+	if (h == NULL)
+		return;
+	histogram_observe(&h->hist, ms);
+	job_set(h, rel, J_DONE, NULL, ms);
+}
+
+void
+http_job_failed(struct http_server *h, const char *rel, const char *reason)
+{
+	job_set(h, rel, J_FAILED, reason, 0);
+}
+
+void
+http_job_skipped(struct http_server *h, const char *rel, const char *reason)
+{
+	job_set(h, rel, J_SKIPPED, reason, 0);
+}
+
+/* ---- loop glue ----------------------------------------------------- */
+
+static void mhd_timer_cb(uv_timer_t *t);
+
+static void
+schedule(struct http_server *h)
+{
+	MHD_UNSIGNED_LONG_LONG to;
+
+	if (h->stopping)
+		return;
+	if (MHD_get_timeout(h->mhd, &to) == MHD_YES)
+		uv_timer_start(&h->timer, mhd_timer_cb, (uint64_t)to, 0);
+	else
+		uv_timer_stop(&h->timer);
+}
+
+static void
+mhd_run(struct http_server *h)
+{
+	if (h->stopping)
+		return;
+	MHD_run(h->mhd);
+	schedule(h);
+}
+
+static void
+mhd_timer_cb(uv_timer_t *t)
+{
+	mhd_run(t->data);
+}
+
+static void
+mhd_poll_cb(uv_poll_t *p, int status, int events)
+{
+	(void)status;
+	(void)events;
+	mhd_run(p->data);
+}
+
+static void
+kick(struct http_server *h)
+{
+	if (!h->stopping)
+		uv_timer_start(&h->timer, mhd_timer_cb, 0, 0);
+}
+
+/* ---- responses ----------------------------------------------------- */
+
+static enum MHD_Result
+send_buf(struct MHD_Connection *c, unsigned int status, const char *type,
+    const char *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+send_json(struct MHD_Connection *c, unsigned int status, struct strbuf *b)
+{
+	enum MHD_Result ret;
+
+	if (b->err)
+		ret = send_buf(c, 500, "application/json",
+		    "{\"error\":\"out of memory\"}", 25);
+	else
+		ret = send_buf(c, status, "application/json", b->buf ? b->buf :
+		    "", b->len);
+	strbuf_free(b);
+	return ret;
+}
+
+static enum MHD_Result
+send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
+{
+	struct strbuf b;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	strbuf_init(&b);
+	strbuf_printf(&b, "{\"error\":");
+	strbuf_json(&b, msg);
+	strbuf_printf(&b, ",\"status\":%u}\n", status);
+	if (b.err)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(b.len, b.buf,
+	    MHD_RESPMEM_MUST_COPY);
+	strbuf_free(&b);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	if (status == 401)
+		MHD_add_response_header(r, "WWW-Authenticate",
+		    "Bearer realm=\"thumbwatch\"");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static bool
+authorised(struct http_server *h, struct MHD_Connection *c)
+{
+	const char *a, *tok = h->cfg->http_token;
+	size_t i, n = strlen(tok), an;
+	unsigned char diff = 0;
+
+	if (!tok[0])
+		return true;
+	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+		return false;
+	a += 7;
+	an = strlen(a);
+	if (an != n)
+		return false;
+	for (i = 0; i < n; i++)
+		diff |= (unsigned char)(a[i] ^ tok[i]);
+	return diff == 0;
+}
+
+/* ---- uploads ------------------------------------------------------- */
+
+static void
+upfile_discard(struct upfile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp[0])
+		unlink(f->tmp);
+	f->tmp[0] = '\0';
+}
+
+static void
+req_fail(struct req *r, int status, const char *msg)
+{
+	int i;
+
+	if (r->status)
+		return;
+	r->status = status;
+	snprintf(r->error, sizeof(r->error), "%s", msg);
+	for (i = 0; i < r->nfiles; i++)
+		upfile_discard(&r->files[i]);
+	r->cur_open = false;
+}
+
+static int
+write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void
+upfile_begin(struct req *r, const char *name)
+{
+	struct upfile *f;
+	int fd;
+
+	if (r->nfiles >= FILES_MAX) {
+		req_fail(r, 413, "too many files in one request");
+		return;
+	}
+	f = &r->files[r->nfiles++];
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	if (httputil_sanitize_name(name ? name : "", f->name,
+	    sizeof(f->name)) < 0)
+		snprintf(f->name, sizeof(f->name), "upload");
+	if (pathmap_join(f->tmp, sizeof(f->tmp), r->h->in_root,
+	    ".upload-XXXXXX.part") < 0 ||
+	    (fd = mkostemps(f->tmp, 5, O_CLOEXEC)) < 0) {
+		f->tmp[0] = '\0';
+		req_fail(r, 500, "cannot create a file in INPUT_DIR");
+		return;
+	}
+	fchmod(fd, 0644);
+	f->fd = fd;
+	r->cur_open = true;
+}
+
+static void
+upfile_sniff(struct req *r, struct upfile *f)
+{
+	if (f->sniffed)
+		return;
+	f->sniffed = true;
+	f->type = httputil_sniff(f->head, f->headlen);
+	if (!httputil_type_enabled(f->type, r->h->cfg->extensions)) {
+		req_fail(r, 415, f->type ? "image type not enabled "
+		    "(EXTENSIONS)" : "not an image thumbwatch accepts "
+		    "(jpeg, png, webp, gif, tiff, heif, avif, jxl)");
+		return;
+	}
+	if (write_all(f->fd, f->head, f->headlen) < 0)
+		req_fail(r, 500, "cannot write to INPUT_DIR");
+}
+
+static void
+upfile_data(struct req *r, const char *data, size_t size)
+{
+	struct upfile *f = &r->files[r->nfiles - 1];
+	size_t take;
+
+	if (r->status || !r->cur_open)
+		return;
+	f->bytes += (int64_t)size;
+	if (!f->sniffed) {
+		take = sizeof(f->head) - f->headlen;
+		if (take > size)
+			take = size;
+		memcpy(f->head + f->headlen, data, take);
+		f->headlen += take;
+		data += take;
+		size -= take;
+		if (f->headlen < sizeof(f->head))
+			return;
+		upfile_sniff(r, f);
+		if (r->status)
+			return;
+	}
+	if (size > 0 && write_all(f->fd, data, size) < 0)
+		req_fail(r, 500, "cannot write to INPUT_DIR");
+}
+
+static void
+upfile_end(struct req *r)
+{
+	struct upfile *f;
+
+	if (!r->cur_open || r->status)
+		return;
+	f = &r->files[r->nfiles - 1];
+	r->cur_open = false;
+	if (f->bytes == 0) {
+		req_fail(r, 415, "empty file");
+		return;
+	}
+	upfile_sniff(r, f);
+	if (r->status)
+		return;
+	if (close(f->fd) == -1) {
+		f->fd = -1;
+		req_fail(r, 500, "cannot write to INPUT_DIR");
+		return;
+	}
+	f->fd = -1;
+}
+
+static enum MHD_Result
+post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *filename, const char *content_type,
+    const char *transfer_encoding, const char *data, uint64_t off,
+    size_t size)
+{
+	struct req *r = cls;
+
+	(void)kind;
+	(void)key;
+	(void)content_type;
+	(void)transfer_encoding;
+	if (filename == NULL || r->status)
+		return MHD_YES;		/* a plain field: nothing to keep */
+	if (off == 0 && !(r->cur_open && r->files[r->nfiles - 1].bytes == 0)) {
+		upfile_end(r);
+		if (r->status)
+			return MHD_YES;
+		upfile_begin(r, filename);
+	}
+	if (size > 0)
+		upfile_data(r, data, size);
+	return MHD_YES;
+}
+
+/* Whether name's stem is free in INPUT_DIR: no file of that stem with an
+ * enabled extension (any case), so its thumbnails are its own. */
+static bool
+stem_free(struct http_server *h, const char *stem)
+{
+	const char *e, *list = h->cfg->extensions;
+	char cand[NAME_MAX + 1], abs[PATH_MAX];
+	struct stat sb;
+	size_t n, k;
+	int v;
+
+	for (e = list; *e; e += n + (e[n] == ',')) {
+		n = strcspn(e, ",");
+		for (v = 0; v < 2; v++) {
+			if (snprintf(cand, sizeof(cand), "%s.%.*s", stem, (int)n,
+			    e) >= (int)sizeof(cand))
+				continue;
+			if (v)
+				for (k = strlen(stem) + 1; cand[k]; k++)
+					if (cand[k] >= 'a' && cand[k] <= 'z')
+						cand[k] = (char)(cand[k] - 32);
+			if (pathmap_join(abs, sizeof(abs), h->in_root, cand) == 0 &&
+			    lstat(abs, &sb) == 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Renames f into place under a free name.  0 or -errno. */
+static int
+upfile_store(struct http_server *h, struct upfile *f)
+{
+	char stem[NAME_MAX + 1], ext[NAME_MAX + 1], name[NAME_MAX + 1];
+	char abs[PATH_MAX];
+	int k;
+
+	if (!pathmap_ext_allowed(f->name, h->cfg->extensions)) {
+		/* The extension decides how it is processed: give it its
+		 * content's. */
+		size_t l = strlen(f->name);
+		if (l + 1 + strlen(f->type) >= sizeof(f->name))
+			f->name[sizeof(f->name) - 2 - strlen(f->type)] = '\0';
+		strcat(f->name, ".");
+		strcat(f->name, f->type);
+	}
+	pathmap_split(f->name, stem, sizeof(stem), ext, sizeof(ext));
+	for (k = 0; k < 10000; k++) {
+		char s2[NAME_MAX + 1];
+		if (k == 0)
+			snprintf(s2, sizeof(s2), "%s", stem);
+		else
+			snprintf(s2, sizeof(s2), "%.200s-%d", stem, k);
+		if (!stem_free(h, s2))
+			continue;
+		if (snprintf(name, sizeof(name), "%s.%s", s2, ext) >=
+		    (int)sizeof(name) || pathmap_is_temp_name(name) ||
+		    pathmap_join(abs, sizeof(abs), h->in_root, name) < 0)
+			return -ENAMETOOLONG;
+		if (renameat2(AT_FDCWD, f->tmp, AT_FDCWD, abs,
+		    RENAME_NOREPLACE) == 0) {
+			f->tmp[0] = '\0';
+			snprintf(f->stored, sizeof(f->stored), "%s", name);
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+static void
+client_name(struct MHD_Connection *c, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	sa = ci ? ci->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, a, sizeof(a));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, a, sizeof(a));
+	snprintf(out, cap, "%s", a);
+}
+
+static void
+add_urls(struct http_server *h, struct strbuf *b, const char *rel,
+    bool sizes)
+{
+	char (*outs)[PATH_MAX], abs[PATH_MAX];
+	struct stat sb;
+	int n = 0, i;
+
+	outs = calloc(HTTP_MAX_OUTPUTS, PATH_MAX);
+	if (outs && h->cb.outputs)
+		n = h->cb.outputs(h->ud, rel, outs, HTTP_MAX_OUTPUTS);
+	strbuf_printf(b, "\"thumbnails\":[");
+	for (i = 0; i < n; i++) {
+		strbuf_printf(b, "%s{\"url\":\"/thumbnails/", i ? "," : "");
+		strbuf_url_path(b, outs[i]);
+		strbuf_printf(b, "\"");
+		if (sizes && pathmap_join(abs, sizeof(abs), h->out_root,
+		    outs[i]) == 0 && stat(abs, &sb) == 0)
+			strbuf_printf(b, ",\"bytes\":%lld",
+			    (long long)sb.st_size);
+		strbuf_printf(b, "}");
+	}
+	strbuf_printf(b, "]");
+	free(outs);
+}
+
+static enum MHD_Result
+upload_finish(struct req *r, struct MHD_Connection *c)
+{
+	struct http_server *h = r->h;
+	struct strbuf b;
+	struct json_buf *j;
+	int i, rc;
+
+	if (r->pp) {
+		MHD_destroy_post_processor(r->pp);
+		r->pp = NULL;
+	}
+	upfile_end(r);
+	if (!r->status && r->nfiles == 0)
+		req_fail(r, 400, r->raw ? "empty body" : "no file in the form "
+		    "(multipart/form-data with a file field)");
+	if (r->status)
+		return send_error(c, (unsigned)r->status, r->error);
+	strbuf_init(&b);
+	strbuf_printf(&b, "{\"files\":[");
+	for (i = 0; i < r->nfiles; i++) {
+		struct upfile *f = &r->files[i];
+		if ((rc = upfile_store(h, f)) < 0) {
+			upfile_discard(f);
+			strbuf_printf(&b, "%s{\"error\":", i ? "," : "");
+			strbuf_json(&b, strerror(-rc));
+			strbuf_printf(&b, "}");
+			continue;
+		}
+		f->id = job_new(h, f->stored);
+		h->n_uploads++;
+		if ((j = log_begin(h->lg, LOG_INFO, "upload")) != NULL) {
+			json_str(j, "file", f->stored);
+			json_int(j, "bytes", f->bytes);
+			json_str(j, "client", r->client);
+			json_int(j, "id", (int64_t)f->id);
+			log_commit(h->lg);
+		}
+		strbuf_printf(&b, "%s{\"id\":\"%" PRIu64 "\",\"name\":",
+		    i ? "," : "", f->id);
+		strbuf_json(&b, f->stored);
+		strbuf_printf(&b, ",\"bytes\":%lld,\"type\":\"%s\","
+		    "\"status\":\"/jobs/%" PRIu64 "\",", (long long)f->bytes,
+		    f->type, f->id);
+		add_urls(h, &b, f->stored, false);
+		strbuf_printf(&b, "}");
+	}
+	strbuf_printf(&b, "]}\n");
+	return send_json(c, 202, &b);
+}
+
+static enum MHD_Result
+upload_start(struct http_server *h, struct req *r, struct MHD_Connection *c)
+{
+	const char *ct, *cl, *name;
+
+	r->upload = true;
+	if (!authorised(h, c))
+		return send_error(c, 401, "missing or wrong bearer token");
+	if (h->uploads >= h->cfg->http_max_uploads)
+		return send_error(c, 429, "too many uploads at once "
+		    "(HTTP_MAX_UPLOADS)");
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Content-Length");
+	if (cl && strtoll(cl, NULL, 10) > h->cfg->http_max_upload)
+		return send_error(c, 413, "body larger than HTTP_MAX_UPLOAD");
+	ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0) {
+		r->pp = MHD_create_post_processor(c, 64 * 1024, post_iter, r);
+		if (r->pp == NULL)
+			return send_error(c, 400, "malformed multipart body");
+	} else if (ct && strncasecmp(ct, "image/", 6) == 0) {
+		r->raw = true;
+		name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+		    "name");
+		upfile_begin(r, name && *name ? name : "upload");
+	} else {
+		return send_error(c, 415, "send multipart/form-data, or a raw "
+		    "body with Content-Type image/* and ?name=");
+	}
+	client_name(c, r->client, sizeof(r->client));
+	h->uploads++;
+	r->counted = true;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+upload_body(struct http_server *h, struct req *r, const char *data,
+    size_t size)
+{
+	if (r->status)
+		return MHD_YES;		/* read and dropped */
+	r->total += size;
+	h->bytes_in += size;
+	if (r->total > (uint64_t)h->cfg->http_max_upload) {
+		req_fail(r, 413, "body larger than HTTP_MAX_UPLOAD");
+		return MHD_YES;
+	}
+	if (r->pp) {
+		if (MHD_post_process(r->pp, data, size) != MHD_YES)
+			req_fail(r, 400, "malformed multipart body");
+	} else {
+		upfile_data(r, data, size);
+	}
+	return MHD_YES;
+}
+
+/* ---- read-only endpoints -------------------------------------------- */
+
+static enum MHD_Result
+get_job(struct http_server *h, struct MHD_Connection *c, const char *sid)
+{
+	struct strbuf b;
+	struct job *j;
+	char *end;
+	uint64_t id;
+
+	if (!authorised(h, c))
+		return send_error(c, 401, "missing or wrong bearer token");
+	errno = 0;
+	id = strtoull(sid, &end, 10);
+	if (errno || *end || !*sid || (j = job_by_id(h, id)) == NULL)
+		return send_error(c, 404, "no such job");
+	strbuf_init(&b);
+	strbuf_printf(&b, "{\"id\":\"%" PRIu64 "\",\"name\":", j->id);
+	strbuf_json(&b, j->rel);
+	strbuf_printf(&b, ",\"status\":\"%s\"", state_names[j->state]);
+	if (j->reason) {
+		strbuf_printf(&b, ",\"reason\":");
+		strbuf_json(&b, j->reason);
+	}
+	if (j->state == J_DONE)
+		strbuf_printf(&b, ",\"ms\":%" PRId64, j->ms);
+	strbuf_printf(&b, ",");
+	add_urls(h, &b, j->rel, j->state == J_DONE);
+	strbuf_printf(&b, "}\n");
+	return send_json(c, 200, &b);
+}
+
+static bool
+safe_rel(const char *p)
+{
+	const char *s = p;
+
+	if (!*p)
+		return false;
+	while (*s) {
+		size_t n = strcspn(s, "/");
+		if (n == 0 || s[0] == '.')
+			return false;	/* "//", "..", dot-files */
+		s += n;
+		if (*s == '/')
+			s++;
+		else
+			break;
+	}
+	return p[strlen(p) - 1] != '/';
+}
+
+static enum MHD_Result
+get_thumbnail(struct http_server *h, struct MHD_Connection *c,
+    const char *rel)
+{
+	char abs[PATH_MAX], real[PATH_MAX], r2[PATH_MAX], etag[96], lm[64];
+	const char *inm, *ims;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	struct stat sb;
+	int fd;
+
+	if (!safe_rel(rel) || pathmap_join(abs, sizeof(abs), h->out_root,
+	    rel) < 0 || realpath(abs, real) == NULL ||
+	    pathmap_relative(h->out_root, real, r2, sizeof(r2)) < 0 ||
+	    !r2[0] || !safe_rel(r2))
+		return send_error(c, 404, "no such thumbnail");
+	if ((fd = open(real, O_RDONLY | O_CLOEXEC)) < 0)
+		return send_error(c, 404, "no such thumbnail");
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return send_error(c, 404, "no such thumbnail");
+	}
+	httputil_etag(etag, sizeof(etag), (uint64_t)sb.st_ino,
+	    (int64_t)sb.st_size, (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+	    sb.st_mtim.tv_nsec);
+	httputil_http_date(lm, sizeof(lm), sb.st_mtim.tv_sec);
+	inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "If-None-Match");
+	ims = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "If-Modified-Since");
+	if ((inm && httputil_etag_match(inm, etag)) || (!inm && ims &&
+	    httputil_parse_http_date(ims) != (time_t)-1 &&
+	    sb.st_mtim.tv_sec <= httputil_parse_http_date(ims))) {
+		close(fd);
+		r = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
+		if (r == NULL)
+			return MHD_NO;
+		MHD_add_response_header(r, "ETag", etag);
+		MHD_add_response_header(r, "Last-Modified", lm);
+		ret = MHD_queue_response(c, 304, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	r = MHD_create_response_from_fd64((uint64_t)sb.st_size, fd);
+	if (r == NULL) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type",
+	    httputil_content_type(real));
+	MHD_add_response_header(r, "ETag", etag);
+	MHD_add_response_header(r, "Last-Modified", lm);
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+get_metrics(struct http_server *h, struct MHD_Connection *c)
+{
+	struct http_stats st;
+	struct strbuf b;
+	enum MHD_Result ret;
+	char lab[64];
+	struct timespec ts;
+
+	memset(&st, 0, sizeof(st));
+	h->cb.stats(h->ud, &st);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	strbuf_init(&b);
+	prom_metric(&b, "thumbwatch_files_total", "counter",
+	    "Source files by outcome (one outcome line each).");
+	prom_value(&b, "thumbwatch_files_total", "outcome=\"done\"",
+	    (double)st.done);
+	prom_value(&b, "thumbwatch_files_total", "outcome=\"failed\"",
+	    (double)st.failed);
+	prom_value(&b, "thumbwatch_files_total", "outcome=\"skipped\"",
+	    (double)st.skipped);
+	prom_metric(&b, "thumbwatch_queue_depth", "gauge",
+	    "Files waiting for a worker.");
+	prom_value(&b, "thumbwatch_queue_depth", NULL, (double)st.queued);
+	prom_metric(&b, "thumbwatch_in_flight", "gauge",
+	    "Files held by a worker.");
+	prom_value(&b, "thumbwatch_in_flight", NULL, (double)st.in_flight);
+	prom_metric(&b, "thumbwatch_workers", "gauge",
+	    "Worker processes by state.");
+	prom_value(&b, "thumbwatch_workers", "state=\"busy\"",
+	    st.workers_busy);
+	prom_value(&b, "thumbwatch_workers", "state=\"idle\"",
+	    st.workers_idle);
+	prom_value(&b, "thumbwatch_workers", "state=\"down\"",
+	    st.workers - st.workers_busy - st.workers_idle);
+	prom_metric(&b, "thumbwatch_worker_restarts_total", "counter",
+	    "Workers replaced after a crash, timeout or early exit.");
+	prom_value(&b, "thumbwatch_worker_restarts_total", NULL,
+	    (double)st.worker_restarts);
+	prom_histogram(&b, "thumbwatch_processing_seconds",
+	    "Time a worker spent on one image (done files).", &h->hist);
+	prom_metric(&b, "thumbwatch_uploads_total", "counter",
+	    "Files stored through POST /upload.");
+	prom_value(&b, "thumbwatch_uploads_total", NULL,
+	    (double)h->n_uploads);
+	prom_metric(&b, "thumbwatch_bytes_in_total", "counter",
+	    "Upload body bytes received.");
+	prom_value(&b, "thumbwatch_bytes_in_total", NULL, (double)h->bytes_in);
+	prom_metric(&b, "thumbwatch_bytes_out_total", "counter",
+	    "Thumbnail bytes written.");
+	prom_value(&b, "thumbwatch_bytes_out_total", NULL,
+	    (double)st.bytes_out);
+	prom_metric(&b, "thumbwatch_uptime_seconds", "gauge",
+	    "Seconds since the daemon started.");
+	prom_value(&b, "thumbwatch_uptime_seconds", NULL,
+	    ((double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6 -
+	    (double)st.started_ms) / 1000.0);
+	prom_metric(&b, "thumbwatch_build_info", "gauge",
+	    "Always 1; the version is a label.");
+	snprintf(lab, sizeof(lab), "version=\"%s\"", THUMBWATCH_VERSION);
+	prom_value(&b, "thumbwatch_build_info", lab, 1);
+	if (b.err) {
+		strbuf_free(&b);
+		return send_error(c, 500, "out of memory");
+	}
+	ret = send_buf(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    b.buf, b.len);
+	strbuf_free(&b);
+	return ret;
+}
+
+static enum MHD_Result
+get_status(struct http_server *h, struct MHD_Connection *c)
+{
+	struct http_stats st;
+	struct strbuf b;
+
+	memset(&st, 0, sizeof(st));
+	h->cb.stats(h->ud, &st);
+	strbuf_init(&b);
+	strbuf_printf(&b, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
+	    ",\"skipped\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"in_flight\":%"
+	    PRIu64 ",\"workers\":%d,\"workers_busy\":%d,\"workers_idle\":%d,"
+	    "\"worker_restarts\":%" PRIu64 ",\"healthy\":%s}\n", st.done,
+	    st.failed, st.skipped, st.queued, st.in_flight, st.workers,
+	    st.workers_busy, st.workers_idle, st.worker_restarts,
+	    st.healthy ? "true" : "false");
+	return send_json(c, 200, &b);
+}
+
+static enum MHD_Result
+get_healthz(struct http_server *h, struct MHD_Connection *c)
+{
+	struct http_stats st;
+
+	memset(&st, 0, sizeof(st));
+	h->cb.stats(h->ud, &st);
+	if (st.healthy)
+		return send_buf(c, 200, "application/json",
+		    "{\"status\":\"ok\"}\n", 16);
+	return send_buf(c, 503, "application/json",
+	    "{\"status\":\"unavailable\"}\n", 25);
+}
+
+/* ---- server-sent events --------------------------------------------- */
+
+static ssize_t
+sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sse *s = cls;
+	size_t n;
+
+	(void)pos;
+	if (s->closed || s->h->stopping)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (s->off < s->buf.len) {
+		n = s->buf.len - s->off;
+		if (n > max)
+			n = max;
+		memcpy(buf, s->buf.buf + s->off, n);
+		s->off += n;
+		if (s->off == s->buf.len)
+			s->off = s->buf.len = 0;
+		return (ssize_t)n;
+	}
+	/* Nothing to say: wait, without polling, for http_publish. */
+	MHD_suspend_connection(s->conn);
+	s->suspended = true;
+	return 0;
+}
+
+static void
+sse_free(void *cls)
+{
+	struct sse *s = cls, **pp;
+
+	for (pp = &s->h->sse; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	strbuf_free(&s->buf);
+	free(s);
+}
+
+static enum MHD_Result
+get_events(struct http_server *h, struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	struct sse *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return MHD_NO;
+	s->h = h;
+	s->conn = c;
+	strbuf_init(&s->buf);
+	strbuf_printf(&s->buf, "retry: 2000\n: thumbwatch events\n\n");
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+	    sse_read, s, sse_free);
+	if (r == NULL) {
+		strbuf_free(&s->buf);
+		free(s);
+		return MHD_NO;
+	}
+	s->next = h->sse;
+	h->sse = s;
+	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+void
+http_publish(struct http_server *h, const char *event, const char *json,
+    size_t len)
+{
+	struct sse *s;
+	bool any = false;
+
+	if (h == NULL || h->stopping)
+		return;
+	for (s = h->sse; s; s = s->next) {
+		if (s->closed)
+			continue;
+		if (s->buf.len - s->off > SSE_MAX_BUF) {
+			s->closed = true;	/* a reader that never reads */
+		} else {
+			strbuf_printf(&s->buf, "event: %s\ndata: ", event);
+			strbuf_add(&s->buf, json, len);
+			strbuf_add(&s->buf, "\n\n", 2);
+		}
+		if (s->suspended) {
+			s->suspended = false;
+			MHD_resume_connection(s->conn);
+			any = true;
+		}
+	}
+	if (any)
+		kick(h);
+}
+
+/* ---- dispatch ------------------------------------------------------- */
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *h = cls;
+	struct req *r = *con_cls;
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->h = h;
+		*con_cls = r;
+		if (strcmp(url, "/upload") == 0) {
+			if (strcmp(method, "POST") != 0)
+				return send_error(c, 405, "POST only");
+			return upload_start(h, r, c);
+		}
+		if (!get)
+			return send_error(c, 405, "GET only");
+		if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+			return send_buf(c, 200, "text/html; charset=utf-8",
+			    (const char *)http_index_html, http_index_html_len);
+		if (strcmp(url, "/healthz") == 0)
+			return get_healthz(h, c);
+		if (strcmp(url, "/metrics") == 0)
+			return get_metrics(h, c);
+		if (strcmp(url, "/status") == 0)
+			return get_status(h, c);
+		if (strcmp(url, "/events") == 0)
+			return get_events(h, c);
+		if (strncmp(url, "/jobs/", 6) == 0)
+			return get_job(h, c, url + 6);
+		if (strncmp(url, "/thumbnails/", 12) == 0)
+			return get_thumbnail(h, c, url + 12);
+		return send_error(c, 404, "not found");
+	}
+	if (!r->counted)
+		return MHD_YES;	/* an answer is queued; the body is dropped */
+	if (*upload_data_size > 0) {
+		upload_body(h, r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return upload_finish(r, c);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *h = cls;
+	struct req *r = *con_cls;
+	int i;
+
+	(void)c;
+	(void)toe;
+	if (r == NULL)
+		return;
+	*con_cls = NULL;
+	if (r->pp)
+		MHD_destroy_post_processor(r->pp);
+	/* Whatever was not renamed into place is an unfinished upload. */
+	for (i = 0; i < r->nfiles; i++)
+		upfile_discard(&r->files[i]);
+	if (r->counted)
+		h->uploads--;
+	free(r);
+}
+
+/* ---- start and stop ------------------------------------------------- */
+
+int
+http_start(struct http_server **hp, uv_loop_t *loop,
+    const struct config *cfg, const char *in_root, const char *out_root,
+    struct logger *lg, const struct http_callbacks *cb, void *ud, char *err,
+    size_t errlen)
+{
+	struct http_server *h;
+	const union MHD_DaemonInfo *di;
+	struct sockaddr_storage ss;
+	char host[64];
+	int port, rc;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+
+	*hp = NULL;
+	if (httputil_parse_listen(cfg->http_listen, host, sizeof(host),
+	    &port) < 0) {
+		snprintf(err, errlen, "HTTP_LISTEN %s is not an address:port",
+		    cfg->http_listen);
+		return -EINVAL;
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, host, &s6->sin6_addr);
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, host, &s4->sin_addr);
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -ENOMEM;
+	h->loop = loop;
+	h->cfg = cfg;
+	snprintf(h->in_root, sizeof(h->in_root), "%s", in_root);
+	snprintf(h->out_root, sizeof(h->out_root), "%s", out_root);
+	h->lg = lg;
+	h->cb = *cb;
+	h->ud = ud;
+	h->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+	    MHD_OPTION_END);
+	if (h->mhd == NULL) {
+		rc = errno ? -errno : -EADDRINUSE;
+		snprintf(err, errlen, "HTTP_LISTEN %s: cannot listen: %s",
+		    cfg->http_listen, strerror(-rc));
+		free(h);
+		return rc;
+	}
+	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL || uv_poll_init(loop, &h->poll, di->epoll_fd) < 0) {
+		snprintf(err, errlen, "HTTP: no epoll fd from libmicrohttpd");
+		MHD_stop_daemon(h->mhd);
+		free(h);
+		return -EIO;
+	}
+	uv_timer_init(loop, &h->timer);
+	h->poll.data = h->timer.data = h;
+	h->open_handles = 2;
+	uv_poll_start(&h->poll, UV_READABLE, mhd_poll_cb);
+	schedule(h);
+	*hp = h;
+	return 0;
+}
+
+static void
+closed_cb(uv_handle_t *hd)
+{
+	struct http_server *h = hd->data;
+	int i;
+
+	if (--h->open_handles > 0)
+		return;
+	for (i = 0; i < JOBS_MAX; i++) {
+		free(h->jobs[i].rel);
+		free(h->jobs[i].reason);
+	}
+	free(h);
+}
+
+void
+http_stop(struct http_server *h)
+{
+	struct sse *s;
+
+	if (h == NULL || h->stopping)
+		return;
+	/* Suspended streams end at the next read; the daemon's stop closes
+	 * every connection (and the request callbacks unlink temps). */
+	for (s = h->sse; s; s = s->next) {
+		s->closed = true;
+		if (s->suspended) {
+			s->suspended = false;
+			MHD_resume_connection(s->conn);
+		}
+	}
+	MHD_run(h->mhd);
+	h->stopping = true;
+	uv_poll_stop(&h->poll);
+	uv_timer_stop(&h->timer);
+	uv_close((uv_handle_t *)&h->poll, closed_cb);
+	uv_close((uv_handle_t *)&h->timer, closed_cb);
+	MHD_stop_daemon(h->mhd);
+	h->mhd = NULL;
+}
