@@ -77,6 +77,23 @@ usage(FILE *fp)
 	    "reopens the log and reloads the configuration.\n");
 }
 
+/* A file named on the command line must exist; the implicit default is
+ * read only when present. */
+static int
+load_optional(struct config *cfg,
+    int (*load)(struct config *, const char *, char *, size_t),
+    const char *path, const char *flag, bool named, char *err,
+    size_t errlen)
+{
+	int rc = load(cfg, path, err, errlen);
+
+	if (rc == -ENOENT && named) {
+		snprintf(err, errlen, "%s %s: no such file", flag, path);
+		return rc;
+	}
+	return rc == -ENOENT ? 0 : rc;
+}
+
 /* Applies every source in precedence order into cfg. */
 static int
 load_config(const struct cli *cli, struct config *cfg, char *err,
@@ -93,19 +110,10 @@ load_config(const struct cli *cli, struct config *cfg, char *err,
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	rc = config_load_ini(cfg, ini, err, errlen);
-	if (rc == -ENOENT && cli->config_path) {
-		snprintf(err, errlen, "--config %s: no such file", ini);
-		goto fail;
-	}
-	if (rc < 0 && rc != -ENOENT)
-		goto fail;
-	rc = config_load_env_file(cfg, env, err, errlen);
-	if (rc == -ENOENT && cli->env_path) {
-		snprintf(err, errlen, "--env-file %s: no such file", env);
-		goto fail;
-	}
-	if (rc < 0 && rc != -ENOENT)
+	if ((rc = load_optional(cfg, config_load_ini, ini, "--config",
+	    cli->config_path != NULL, err, errlen)) < 0 ||
+	    (rc = load_optional(cfg, config_load_env_file, env, "--env-file",
+	    cli->env_path != NULL, err, errlen)) < 0)
 		goto fail;
 	if ((rc = config_load_environ(cfg, environ, err, errlen)) < 0)
 		goto fail;

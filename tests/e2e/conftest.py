@@ -57,6 +57,23 @@ def flag(key):
     return "--" + key.lower().replace("_", "-")
 
 
+def process_group(pgid):
+    """Live (not zombie) processes in process group pgid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(b")") + 2:].split()
+        if fields[0] != b"Z" and int(fields[2]) == pgid:
+            out.append(int(d))
+    return out
+
+
 def clean_env(extra=None):
     """The test process's environment without any THUMBWATCH_* variable."""
     env = {k: v for k, v in os.environ.items()
@@ -261,19 +278,7 @@ class Daemon:
 
     def group_pids(self):
         """Live processes still in this daemon's process group."""
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat", "rb") as f:
-                    st = f.read()
-            except OSError:
-                continue
-            fields = st[st.rfind(b")") + 2:].split()
-            if fields[0] != b"Z" and int(fields[2]) == self.proc.pid:
-                pids.append(int(d))
-        return pids
+        return process_group(self.proc.pid)
 
     def wait_group_gone(self, timeout=None):
         """After the supervisor exits, its workers must go too."""

@@ -25,6 +25,7 @@ from collections import Counter
 import pytest
 
 from conftest import (OUTCOMES, REPO, SCALE, TIMEOUT, check_line,
+                      process_group,
                       drop_atomic, images_info, jpeg_bytes, jpeg_complete,
                       parse_log, pid_alive, png_bytes, temp_leftovers, tree,
                       vips, write_file)
@@ -74,19 +75,7 @@ def children(pid):
 
 def group(pgid):
     """Live (not zombie) processes in process group pgid."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rfind(b")") + 2:].split()
-        if fields[0] != b"Z" and int(fields[2]) == pgid:
-            out.append(int(d))
-    return out
+    return process_group(pgid)
 
 
 def burst_files(n, rng):
