@@ -21,6 +21,7 @@
 #include "worker.h"
 
 #define EX_USAGE 64
+#define WORKER_NICE 10
 #define EX_OSERR 71
 #define EX_CONFIG 78
 
@@ -265,6 +266,12 @@ main(int argc, char **argv)
 				mb = strtol(argv[i + 1], NULL, 10);
 		}
 		limit_memory(mb);
+		/* Images are background work: the supervisor's loop (events,
+		 * the control socket, HTTP, health checks) must stay prompt
+		 * when every core is decoding.  An idle CPU still goes to the
+		 * workers, so throughput on a quiet machine is unchanged. */
+		if (setpriority(PRIO_PROCESS, 0, WORKER_NICE) != 0)
+			perror("thumbwatch worker: setpriority");
 		return worker_main(3, argv[0], formats);
 	}
 
