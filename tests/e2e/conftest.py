@@ -57,6 +57,26 @@ def flag(key):
     return "--" + key.lower().replace("_", "-")
 
 
+def child_pids(pid):
+    """Child pids of pid (a supervisor's workers), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat", "rb") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if int(st[st.rfind(b")") + 2:].split()[1]) == pid:
+                kids.append(int(d))
+    return kids
+
+
 def process_group(pgid):
     """Live (not zombie) processes in process group pgid."""
     out = []

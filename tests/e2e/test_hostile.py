@@ -29,8 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (OUTCOMES, SCALE, TIMEOUT, DaemonFactory, image_info,
-                      images_info, jpeg_bytes, temp_leftovers, write_file)
+from conftest import (OUTCOMES, SCALE, TIMEOUT, DaemonFactory, child_pids,
+                      image_info, images_info, jpeg_bytes, temp_leftovers,
+                      write_file)
 
 HERE = Path(__file__).resolve().parent
 GEN = HERE.parent / "make-hostile.py"
@@ -134,25 +135,6 @@ def proc_status(pid):
     return out
 
 
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    kids = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat", "rb") as f:
-                    st = f.read()
-            except OSError:
-                continue
-            if int(st[st.rfind(b")") + 2:].split()[1]) == pid:
-                kids.append(int(d))
-    return kids
-
-
 class MemSampler(threading.Thread):
     """Samples VmRSS/VmHWM of the supervisor and of every child it has,
     every few milliseconds, keeping each pid's peak."""
@@ -166,7 +148,7 @@ class MemSampler(threading.Thread):
 
     def run(self):
         while not self.halt.is_set():
-            for p in [self.pid] + children(self.pid):
+            for p in [self.pid] + child_pids(self.pid):
                 st = proc_status(p)
                 if st and "VmHWM" in st:
                     self.peak[p] = max(self.peak.get(p, 0), st["VmHWM"],

@@ -25,7 +25,7 @@ from collections import Counter
 import pytest
 
 from conftest import (OUTCOMES, REPO, SCALE, TIMEOUT, check_line,
-                      process_group,
+                      child_pids, process_group,
                       drop_atomic, images_info, jpeg_bytes, jpeg_complete,
                       parse_log, pid_alive, png_bytes, temp_leftovers, tree,
                       vips, write_file)
@@ -56,21 +56,7 @@ def record(name, counts):
 
 def children(pid):
     """Live child pids of pid (its workers)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(x) for x in f.read().split()]
-    except OSError:
-        kids = []
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open(f"/proc/{d}/stat", "rb") as f:
-                        st = f.read()
-                except OSError:
-                    continue
-                if int(st[st.rfind(b")") + 2:].split()[1]) == pid:
-                    kids.append(int(d))
-    return [k for k in kids if pid_alive(k)]
+    return [k for k in child_pids(pid) if pid_alive(k)]
 
 
 def group(pgid):
