@@ -1,7 +1,7 @@
 # thumbwatch — see README.md.  `make` builds build/thumbwatch;
 # `make run` and `make test` first install what is missing (Debian).
 
-PKGS     := vips libuv inih libmicrohttpd
+PKGS     := vips libuv inih libmicrohttpd hiredis
 CC       ?= cc
 BUILD    ?= build
 CFLAGS   ?= -O2 -g
@@ -20,7 +20,8 @@ BIN      := $(BUILD)/thumbwatch
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e asan fuzz bench clean check-config
+.PHONY: all deps run test unit e2e asan fuzz bench bench-cluster clean \
+    check-config
 
 all: $(BIN)
 
@@ -79,6 +80,10 @@ fuzz: deps
 
 bench: deps all
 	sh tests/bench/run.sh
+
+# The Redis Streams queue against the local one, 1 to 3 worker processes.
+bench-cluster: deps all
+	/usr/bin/python3 tests/bench/cluster.py
 
 clean:
 	rm -rf build build-asan build-fuzz

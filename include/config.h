@@ -28,6 +28,7 @@ enum source_action { ACTION_KEEP, ACTION_MOVE, ACTION_DELETE };
 enum watch_backend { BACKEND_AUTO, BACKEND_INOTIFY, BACKEND_FSEVENT,
     BACKEND_POLL };
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum role { ROLE_ALL, ROLE_WATCHER, ROLE_WORKER };
 
 struct preset {
 	char name[CONFIG_NAME_MAX];
@@ -76,6 +77,12 @@ struct config {
 	char http_token[256];		/* "" = no token required */
 	int64_t http_max_upload;	/* bytes per upload body */
 	int http_max_uploads;		/* concurrent uploads */
+	char queue[512];		/* "local" or a redis:// URL */
+	enum role role;			/* with QUEUE=redis:// */
+	char redis_password[256];	/* "" = none (or the URL's) */
+	char redis_prefix[64];		/* key names: PREFIX:jobs ... */
+	int redis_visibility_s;		/* silent this long: taken over */
+	int redis_max_deliveries;	/* then dead-lettered */
 
 	struct preset presets[CONFIG_MAX_PRESETS];
 	int npresets;
@@ -123,6 +130,12 @@ int config_load_environ(struct config *cfg, char *const *envp, char *err,
  * input dir, done dir needed for SOURCE_ACTION=move), and resolves
  * workers=0 to ncpus. */
 int config_finish(struct config *cfg, int ncpus, char *err, size_t errlen);
+
+/* Whether QUEUE names Redis rather than the local queue. */
+bool config_queue_is_redis(const struct config *cfg);
+
+/* "all", "watcher" or "worker". */
+const char *config_role_name(enum role r);
 
 /* Stable text naming every preset's parameters; its hash decides whether a
  * preset's old thumbnails are still valid. */

@@ -47,6 +47,8 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "cluster.h"
+
 #define CONTROL_LINE_MAX	65536	/* longest request line, bytes */
 #define CONTROL_RECENT_MAX	10	/* failures kept for status */
 #define CONTROL_MAX_CLIENTS	64	/* connections served at once */
@@ -134,6 +136,7 @@ struct control_status {
 	uint64_t done, failed, skipped, deleted, moved, bytes_out;
 	uint64_t done_last_min, failed_last_min;
 	const struct control_recent *recent;	/* may be NULL */
+	const struct cluster_stats *cluster;	/* NULL: local queue */
 };
 
 /* ---- server (loop-facing) ---------------------------------------------- */

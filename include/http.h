@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "log.h"
 
@@ -27,6 +28,7 @@ struct http_stats {
 	uint64_t worker_restarts, bytes_out;
 	uint64_t started_ms;	/* wall clock */
 	bool healthy;		/* watcher running and a worker alive */
+	const struct cluster_stats *cluster;	/* NULL: local queue */
 };
 
 struct http_callbacks {

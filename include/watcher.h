@@ -25,7 +25,9 @@
 #include "config.h"
 #include "log.h"
 
-enum watcher_why { WATCHER_EVENT, WATCHER_SCAN };
+/* WATCHER_QUEUE is never the watcher's: the daemon's name for a file that
+ * came as a job from a shared queue (redisq.h). */
+enum watcher_why { WATCHER_EVENT, WATCHER_SCAN, WATCHER_QUEUE };
 
 struct watcher_scan_stats {
 	uint64_t dirs, files;

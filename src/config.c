@@ -28,6 +28,7 @@
 
 #include <ini.h>
 
+#include "cluster.h"
 #include "httputil.h"
 #include "pathmap.h"
 
@@ -51,6 +52,8 @@ enum ktype {
 	K_COLOUR,	/* "r,g,b" */
 	K_LISTEN,	/* "" (off), "host:port" or "[v6]:port" */
 	K_SECRET,	/* any string; shown as "(set)" by check-config */
+	K_QUEUE,	/* "local" or a redis:// URL (cluster.h) */
+	K_IDENT,	/* letters, digits and _ . : - */
 };
 
 struct name_value {
@@ -74,6 +77,7 @@ _Static_assert(sizeof(enum out_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum source_action) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum watch_backend) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum role) == sizeof(int), "enum size");
 
 /* The first name with a value is its canonical spelling (dump, messages). */
 static const struct name_value log_levels[] = {
@@ -87,6 +91,10 @@ static const struct name_value source_actions[] = {
 static const struct name_value backends[] = {
 	{ "auto", BACKEND_AUTO }, { "inotify", BACKEND_INOTIFY },
 	{ "fsevent", BACKEND_FSEVENT }, { "poll", BACKEND_POLL }, { NULL, 0 }
+};
+static const struct name_value roles[] = {
+	{ "all", ROLE_ALL }, { "watcher", ROLE_WATCHER },
+	{ "worker", ROLE_WORKER }, { NULL, 0 }
 };
 static const struct name_value fits[] = {
 	{ "inside", FIT_INSIDE }, { "cover", FIT_COVER }, { "crop", FIT_COVER },
@@ -179,6 +187,23 @@ static const struct keydef keys[] = {
 	  NULL, "largest HTTP upload body (bytes, K/M/G); larger gets 413" },
 	{ "HTTP_MAX_UPLOADS", K_INT, C(http_max_uploads), "16", 1, 10000, NULL,
 	  "concurrent HTTP uploads; more get 429" },
+	{ "QUEUE", K_QUEUE, C(queue), "local", 0, 0, NULL,
+	  "local, or redis://[:password@]host[:port][/db] to share the "
+	  "work of several machines through a Redis stream" },
+	{ "ROLE", K_ENUM, C(role), "all", 0, 0, roles,
+	  "with a Redis QUEUE: all (watch and make thumbnails), watcher "
+	  "(only queue files) or worker (only make queued files)" },
+	{ "REDIS_PASSWORD", K_SECRET, C(redis_password), "", 0, 0, NULL,
+	  "password sent with AUTH (overrides one in the QUEUE URL)" },
+	{ "REDIS_PREFIX", K_IDENT, C(redis_prefix), "thumbwatch", 0, 0, NULL,
+	  "Redis key names: PREFIX:jobs (stream), PREFIX:dead, PREFIX:seen:*; "
+	  "one per shared input tree" },
+	{ "REDIS_VISIBILITY_S", K_INT, C(redis_visibility_s), "60", 1, 86400,
+	  NULL, "a job silent this long (its node died) is taken over by "
+	  "another worker node (s)" },
+	{ "REDIS_MAX_DELIVERIES", K_INT, C(redis_max_deliveries), "3", 1,
+	  1000, NULL, "a job taken over this many times goes to PREFIX:dead "
+	  "and ends as failed" },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
@@ -528,6 +553,21 @@ static int parse_value(const struct keydef *k, const char *v, void *base,
 		return store_string(k, field, v, why, whylen);
 	case K_SECRET:
 		return store_string(k, field, v, why, whylen);
+	case K_QUEUE:
+		if (strcmp(v, "local") != 0) {
+			struct cluster_url u;
+			char w[256];
+
+			if (cluster_parse_url(v, &u, w, sizeof(w)) < 0)
+				return fail(why, whylen, "%s", w);
+		}
+		return store_string(k, field, v, why, whylen);
+	case K_IDENT:
+		if (*v == '\0' || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") != strlen(v))
+			return fail(why, whylen, "is not a name (letters, "
+			    "digits, _ . : -)");
+		return store_string(k, field, v, why, whylen);
 	}
 	return fail(why, whylen, "has an unknown type");
 }
@@ -583,7 +623,11 @@ static void format_value(const struct keydef *k, const void *base, char *out,
 	case K_TEMPLATE:
 	case K_COLOUR:
 	case K_LISTEN:
+	case K_IDENT:
 		snprintf(out, len, "%s", field);
+		return;
+	case K_QUEUE:
+		cluster_redact_url(field, out, len);
 		return;
 	case K_SECRET:
 		snprintf(out, len, "%s", field[0] ? "(set)" : "");
@@ -619,6 +663,14 @@ static int set_def(const struct keydef *k, void *base, const char *label,
 	memcpy(v, value, len);
 	v[len] = '\0';
 	rc = parse_value(k, v, base, why, sizeof(why));
+	if (rc != 0 && k->type == K_QUEUE) {
+		/* Never echo a password, even in a URL that did not parse. */
+		char shown[PATH_MAX];
+
+		cluster_redact_url(v, shown, sizeof(shown));
+		return fail(err, errlen, "%s: %s: '%.*s' %s", source, label,
+		    QUOTE_MAX, shown, why);
+	}
 	if (rc != 0)
 		return fail(err, errlen, "%s: %s: '%.*s%s' %s", source, label,
 		    QUOTE_MAX, v, len > QUOTE_MAX ? "..." : "", why);
@@ -1319,6 +1371,17 @@ int config_finish(struct config *cfg, int ncpus, char *err, size_t errlen)
 	if (have_in && have_out && path_within(in, out))
 		return fail(err, errlen, "config: INPUT_DIR: '%s' is inside "
 		    "OUTPUT_DIR '%s'", cfg->input_dir, cfg->output_dir);
+	if (cfg->role != ROLE_ALL && !config_queue_is_redis(cfg))
+		return fail(err, errlen, "config: ROLE: '%s' needs a Redis "
+		    "QUEUE (redis://host:port/db); with QUEUE=local a daemon "
+		    "both watches and makes thumbnails", enum_name(roles,
+		    (int)cfg->role));
+	if (config_queue_is_redis(cfg) && cfg->source_action != ACTION_KEEP)
+		return fail(err, errlen, "config: SOURCE_ACTION: '%s' is not "
+		    "supported with a Redis QUEUE: the watcher node would see "
+		    "the worker's move or delete as the user's and remove the "
+		    "thumbnails", enum_name(source_actions,
+		    (int)cfg->source_action));
 	if (cfg->source_action == ACTION_MOVE && have_in &&
 	    norm_path(cfg->done_dir, done, sizeof(done)) &&
 	    path_within(done, in))
@@ -1327,6 +1390,16 @@ int config_finish(struct config *cfg, int ncpus, char *err, size_t errlen)
 		    "file would be watched again", cfg->done_dir,
 		    cfg->input_dir);
 	return 0;
+}
+
+bool config_queue_is_redis(const struct config *cfg)
+{
+	return strcmp(cfg->queue, "local") != 0;
+}
+
+const char *config_role_name(enum role r)
+{
+	return enum_name(roles, (int)r);
 }
 
 /* ---- output ---- */

@@ -768,6 +768,23 @@ status_text(struct out *t, const struct control_status *st, int64_t now)
 	out_printf(t, "  last min  %" PRIu64 " done (%.1f/s), %" PRIu64
 	    " failed\n", st->done_last_min, (double)st->done_last_min / 60.0,
 	    st->failed_last_min);
+	if (st->cluster != NULL) {
+		const struct cluster_stats *c = st->cluster;
+
+		out_printf(t, "  redis     %s, %s as %s, role %s%s%s\n",
+		    c->url, c->up ? "connected" : "DOWN", c->consumer,
+		    nz(c->role), c->up || !c->error[0] ? "" : ": ",
+		    c->up ? "" : c->error);
+		out_printf(t, "  stream    %" PRId64 " entries, %" PRId64
+		    " pending, %" PRId64 " consumers, %" PRId64
+		    " dead letters\n", c->stream_len, c->pending,
+		    c->consumers, c->dead_letters);
+		out_printf(t, "  this node %" PRIu64 " queued (%" PRIu64
+		    " already queued by another), %" PRIu64 " received (%"
+		    PRIu64 " taken over), %" PRIu64 " acknowledged, %" PRIu64
+		    " dead-lettered\n", c->enqueued, c->duplicates,
+		    c->received, c->reclaimed, c->acked, c->dead);
+	}
 	if (r == NULL || r->n == 0) {
 		out_s(t, "  no failures since start\n");
 		return;
@@ -837,6 +854,27 @@ render_status(struct out *o, const struct control_status *st)
 	out_key(o, "per_s");
 	out_printf(o, "%.2f", (double)st->done_last_min / 60.0);
 	out_close(o, "}");
+	if (st->cluster != NULL) {
+		const struct cluster_stats *c = st->cluster;
+
+		out_open(o, "redis", "{");
+		out_str(o, "url", c->url);
+		out_bool(o, "up", c->up);
+		out_str(o, "error", c->error);
+		out_str(o, "role", nz(c->role));
+		out_str(o, "consumer", c->consumer);
+		out_i64(o, "stream_length", c->stream_len);
+		out_i64(o, "pending", c->pending);
+		out_i64(o, "consumers", c->consumers);
+		out_i64(o, "dead_letters", c->dead_letters);
+		out_u64(o, "enqueued", c->enqueued);
+		out_u64(o, "duplicates", c->duplicates);
+		out_u64(o, "received", c->received);
+		out_u64(o, "reclaimed", c->reclaimed);
+		out_u64(o, "acked", c->acked);
+		out_u64(o, "dead", c->dead);
+		out_close(o, "}");
+	}
 	out_open(o, "recent_failures", "[");
 	for (k = 0; r != NULL && k < r->n; k++) {
 		i = (r->next + CONTROL_RECENT_MAX - 1 - k) % CONTROL_RECENT_MAX;

@@ -32,6 +32,7 @@
 #include "pathmap.h"
 #include "pidfile.h"
 #include "pool.h"
+#include "redisq.h"
 #include "uptodate.h"
 #include "watcher.h"
 
@@ -88,6 +89,13 @@ struct daemon {
 	uint64_t watched_dirs;		/* folders found by the last full walk */
 	struct control_rate rate_done, rate_failed;
 	struct control_recent recent;
+
+	/* QUEUE=redis:// (redisq.h): NULL with the local queue. */
+	struct redisq *rq;
+	bool produce, consume;		/* ROLE */
+	char fp[CLUSTER_FP_LEN + 1];	/* our presets, as nodes compare */
+	char consumer[160];
+	struct cluster_stats cst;	/* for status and /metrics */
 };
 
 static uint64_t
@@ -263,6 +271,8 @@ outcome_failed(struct daemon *d, const char *rel, const char *error,
 	}
 	if (src)
 		mark_failed(d, rel, src);
+	if (d->rq)
+		redisq_finish(d->rq, rel, NULL);
 	progress_draw(d);
 }
 
@@ -278,6 +288,8 @@ outcome_skipped(struct daemon *d, const char *rel, const char *reason)
 		json_str(j, "reason", reason);
 		log_commit(&d->lg);
 	}
+	if (d->rq)
+		redisq_finish(d->rq, rel, NULL);
 	progress_draw(d);
 }
 
@@ -453,6 +465,18 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	}
 	memset(&in, 0, sizeof(in));
 	v = inspect(d, rel, &in);
+	if (why == WATCHER_QUEUE && v != V_WORK && v != V_FAILED) {
+		/* A job from the shared queue has had no outcome line yet,
+		 * unless another node made it already (a redelivery). */
+		if (v == V_GONE)
+			outcome_skipped(d, rel, "deleted before it was "
+			    "processed");
+		else
+			log_msg(&d->lg, LOG_DEBUG, "duplicate", "%s: %s", rel,
+			    v == V_FRESH ? "already up to date (made by "
+			    "another delivery)" : "failed before");
+		return;
+	}
 	switch (v) {
 	case V_GONE:
 	case V_IGNORE:
@@ -476,6 +500,15 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 		return;
 	case V_WORK:
 		break;
+	}
+	if (d->rq && why != WATCHER_QUEUE) {
+		/* To the shared stream; a worker node logs the outcome.  Away:
+		 * the rescan when Redis is back adds it. */
+		bool force = batch_queue_remove(&d->forced, rel);
+		if (d->produce)
+			redisq_enqueue(d->rq, rel, (int64_t)in.st.st_size,
+			    ts_ns(&in.st.st_mtim), force);
+		return;
 	}
 	if (batch_queue_push(&d->q, rel, uv_now(&d->loop)) > 0) {
 		http_job_queued(d->http, rel);
@@ -696,6 +729,8 @@ on_result(void *ud, int worker, struct batch_item *it,
 				n++;
 			}
 		http_job_done(d->http, it->rel, outs, n, res->ms);
+		if (d->rq)
+			redisq_finish(d->rq, it->rel, NULL);
 		if ((j = log_begin(&d->lg, LOG_INFO, "done")) != NULL) {
 			json_str(j, "file", it->rel);
 			json_strv(j, "outputs", outs, n);
@@ -727,8 +762,10 @@ on_result(void *ud, int worker, struct batch_item *it,
 		outcome_failed(d, it->rel, res->error, worker + 1,
 		    in.st.st_mode ? &in.st : NULL);
 	}
+	/* Changed while a worker had it: made again here, also on a worker
+	 * node, where this one outcome ended every entry held for it. */
 	if (batch_queue_remove(&d->redo, it->rel))
-		pickup(d, it->rel, WATCHER_SCAN);
+		pickup(d, it->rel, d->consume ? WATCHER_QUEUE : WATCHER_SCAN);
 	batch_item_free(it);
 	want_dispatch(d);
 	maybe_finish(d);
@@ -768,6 +805,8 @@ on_lost(void *ud, int worker, struct batch_item *culprit,
 			inspect(d, culprit->rel, &in);
 			snprintf(msg, sizeof(msg), "poison: a worker %s on this "
 			    "file twice; not retried", why);
+			if (d->rq)
+				redisq_finish(d->rq, culprit->rel, msg);
 			outcome_failed(d, culprit->rel, msg, worker + 1,
 			    in.st.st_mode ? &in.st : NULL);
 			batch_item_free(culprit);
@@ -782,7 +821,11 @@ on_lost(void *ud, int worker, struct batch_item *culprit,
 static void
 on_idle(void *ud)
 {
-	want_dispatch(ud);
+	struct daemon *d = ud;
+
+	want_dispatch(d);
+	if (d->rq)
+		redisq_poke(d->rq);
 }
 
 /* ---- deletes and moves ------------------------------------------------- */
@@ -1085,9 +1128,13 @@ pool_gone(void *ud)
 		watcher_stop(d->w);
 		d->w = NULL;
 	}
-	/* Whatever is left (signals, timers) closes now; the loop ends. */
-	uv_walk(&d->loop, close_walk, NULL);
+	/* Whatever is left (signals, timers) closes now, once the queue's
+	 * last acknowledgements are out; the loop ends. */
+	if (d->rq == NULL)
+		uv_walk(&d->loop, close_walk, NULL);
 }
+
+static void rq_gone(void *ud);
 
 static void
 stop(struct daemon *d, const char *reason)
@@ -1111,6 +1158,8 @@ stop(struct daemon *d, const char *reason)
 	control_stop(d->ctl);
 	d->ctl = NULL;
 	http_stop_daemon(d);
+	if (d->rq)
+		redisq_close(d->rq, rq_gone, d);
 	if (d->pool)
 		pool_stop(d->pool, 2000, pool_gone);
 	else
@@ -1254,9 +1303,10 @@ is_stale_temp(const char *name)
 }
 
 static uint64_t
-clean_temps(const char *dir, int depth)
+clean_temps(const char *dir, int depth, time_t older)
 {
 	char path[PATH_MAX];
+	struct stat sb;
 	struct dirent *de;
 	uint64_t n = 0;
 	DIR *dp;
@@ -1270,8 +1320,10 @@ clean_temps(const char *dir, int depth)
 		if (pathmap_join(path, sizeof(path), dir, de->d_name) < 0)
 			continue;
 		if (de->d_type == DT_DIR)
-			n += clean_temps(path, depth + 1);
-		else if (is_stale_temp(de->d_name) && unlink(path) == 0)
+			n += clean_temps(path, depth + 1, older);
+		else if (is_stale_temp(de->d_name) && (older == 0 ||
+		    (lstat(path, &sb) == 0 && sb.st_mtime < older)) &&
+		    unlink(path) == 0)
 			n++;
 	}
 	closedir(dp);
@@ -1310,11 +1362,15 @@ reload(struct daemon *d)
 	    nc.workers != c->workers || nc.watch_backend != c->watch_backend ||
 	    nc.settle_ms != c->settle_ms || nc.image_timeout_ms !=
 	    c->image_timeout_ms || strcmp(nc.extensions, c->extensions) ||
-	    strcmp(nc.http_listen, c->http_listen))
+	    strcmp(nc.http_listen, c->http_listen) ||
+	    strcmp(nc.queue, c->queue) || nc.role != c->role ||
+	    strcmp(nc.redis_password, c->redis_password) ||
+	    strcmp(nc.redis_prefix, c->redis_prefix))
 		log_msg(&d->lg, LOG_WARN, "reload_partial", "INPUT_DIR, "
 		    "OUTPUT_DIR, LOG_FILE, RUNTIME_DIR, WORKERS, WATCH_BACKEND, "
-		    "SETTLE_MS, IMAGE_TIMEOUT_MS, EXTENSIONS and HTTP_LISTEN "
-		    "take effect at the next start");
+		    "SETTLE_MS, IMAGE_TIMEOUT_MS, EXTENSIONS, HTTP_LISTEN, QUEUE, "
+		    "ROLE, REDIS_PASSWORD and REDIS_PREFIX take effect at the "
+		    "next start");
 	memcpy(nc.input_dir, c->input_dir, sizeof(nc.input_dir));
 	memcpy(nc.output_dir, c->output_dir, sizeof(nc.output_dir));
 	memcpy(nc.log_file, c->log_file, sizeof(nc.log_file));
@@ -1322,6 +1378,11 @@ reload(struct daemon *d)
 	memcpy(nc.pidfile, c->pidfile, sizeof(nc.pidfile));
 	memcpy(nc.extensions, c->extensions, sizeof(nc.extensions));
 	memcpy(nc.http_listen, c->http_listen, sizeof(nc.http_listen));
+	memcpy(nc.queue, c->queue, sizeof(nc.queue));
+	memcpy(nc.redis_password, c->redis_password,
+	    sizeof(nc.redis_password));
+	memcpy(nc.redis_prefix, c->redis_prefix, sizeof(nc.redis_prefix));
+	nc.role = c->role;
 	nc.workers = c->workers;
 	nc.watch_backend = c->watch_backend;
 	nc.settle_ms = c->settle_ms;
@@ -1332,6 +1393,8 @@ reload(struct daemon *d)
 	d->pol.batch_size = c->batch_size;
 	d->pol.wait_ms = c->batch_wait_ms;
 	load_epochs(d);
+	if (d->rq)
+		cluster_fingerprint(c, d->fp);
 	if ((j = log_begin(&d->lg, LOG_INFO, "reload")) != NULL) {
 		json_int(j, "presets", c->npresets);
 		log_commit(&d->lg);
@@ -1391,6 +1454,10 @@ ctl_status(void *ud, struct control_status *st)
 	st->done_last_min = control_rate_sum(&d->rate_done, now);
 	st->failed_last_min = control_rate_sum(&d->rate_failed, now);
 	st->recent = &d->recent;
+	if (d->rq) {
+		redisq_stats(d->rq, &d->cst);
+		st->cluster = &d->cst;
+	}
 }
 
 /* The input-relative name of a path sent by `thumbwatch reprocess`
@@ -1553,9 +1620,13 @@ http_stats_cb(void *ud, struct http_stats *st)
 		st->workers_idle = pool_idle_count(d->pool);
 		st->worker_restarts = pool_restarts(d->pool);
 	}
+	if (d->rq) {
+		redisq_stats(d->rq, &d->cst);
+		st->cluster = &d->cst;
+	}
 	/* A worker that has said hello and not died is busy or idle. */
-	st->healthy = d->w != NULL && !d->draining &&
-	    st->workers_busy + st->workers_idle > 0;
+	st->healthy = (d->w != NULL || (d->rq && !d->produce)) &&
+	    !d->draining && st->workers_busy + st->workers_idle > 0;
 }
 
 static int
@@ -1588,6 +1659,156 @@ http_stop_daemon(struct daemon *d)
 	d->lg.tap = NULL;
 	http_stop(d->http);
 	d->http = NULL;
+}
+
+/* ---- the shared queue (QUEUE=redis://) --------------------------------- */
+
+static void
+rq_state(void *ud, bool up, const char *why)
+{
+	struct daemon *d = ud;
+	struct json_buf *j;
+
+	if (!up) {
+		log_msg(&d->lg, LOG_WARN, "redis_down", "Redis at %s: %s; "
+		    "retrying with backoff (files wait; nothing is lost)",
+		    d->cst.url, why);
+		return;
+	}
+	if ((j = log_begin(&d->lg, LOG_INFO, "redis_up")) != NULL) {
+		json_str(j, "url", d->cst.url);
+		json_str(j, "role", config_role_name(d->cfg->role));
+		json_str(j, "consumer", d->consumer);
+		log_commit(&d->lg);
+	}
+	/* Whatever changed while Redis was away (or before it first
+	 * answered) is found by a walk: events are hints, the tree is the
+	 * truth. */
+	if (d->produce && d->w && !d->draining)
+		watcher_rescan(d->w, "redis connected");
+}
+
+static void
+rq_job(void *ud, const struct cluster_job *job, bool reclaimed)
+{
+	struct daemon *d = ud;
+	char msg[512];
+
+	if (d->draining)
+		return;		/* stays pending: another node takes it over */
+	if (strcmp(job->fp, d->fp) != 0) {
+		/* Nodes that judge "up to date" differently would pass the
+		 * file back and forth; a person has to align the configs. */
+		snprintf(msg, sizeof(msg), "presets differ between the node "
+		    "that queued it (%s, fingerprint %s) and this worker "
+		    "(fingerprint %s): give every node the same presets and "
+		    "OUTPUT_TEMPLATE", job->by[0] ? job->by : "?", job->fp,
+		    d->fp);
+		redisq_finish(d->rq, job->path, msg);
+		outcome_failed(d, job->path, msg, 0, NULL);
+		return;
+	}
+	if (reclaimed)
+		log_msg(&d->lg, LOG_INFO, "reclaimed", "%s: taken over from a "
+		    "silent node (entry %s)", job->path, job->id);
+	if (job->force)
+		batch_queue_push(&d->forced, job->path, 0);
+	pickup(d, job->path, WATCHER_QUEUE);
+	/* Not queued here: its outcome is logged, or it is a redelivery of
+	 * a file already made. */
+	if (!batch_queue_contains(&d->q, job->path) &&
+	    !batch_queue_contains(&d->busy, job->path))
+		redisq_finish(d->rq, job->path, NULL);
+}
+
+static void
+rq_dead(void *ud, const struct cluster_job *job, int64_t deliveries)
+{
+	struct daemon *d = ud;
+	struct inspection in;
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "dead letter: delivered %lld times "
+	    "without an outcome (REDIS_MAX_DELIVERIES %d; the nodes that "
+	    "took it died or stalled); kept in %s:dead", (long long)deliveries,
+	    d->cfg->redis_max_deliveries, d->cfg->redis_prefix);
+	redisq_finish(d->rq, job->path, msg);
+	memset(&in, 0, sizeof(in));
+	inspect(d, job->path, &in);
+	/* Remembered like a poison file, so no watcher queues it again. */
+	outcome_failed(d, job->path, msg, 0, in.st.st_mode ? &in.st : NULL);
+}
+
+static void
+rq_bad(void *ud, const char *id, const char *why)
+{
+	struct daemon *d = ud;
+
+	log_msg(&d->lg, LOG_WARN, "queue_error", "%s%s%s%s",
+	    id ? "entry " : "", id ? id : "", id ? ": " : "",
+	    why ? why : "unknown error");
+}
+
+static size_t
+rq_room(void *ud)
+{
+	struct daemon *d = ud;
+	size_t want, have;
+
+	if (d->draining || d->pool == NULL)
+		return 0;
+	/* A batch in hand for every worker: enough to keep them busy, not
+	 * so much that other nodes starve. */
+	want = (size_t)pool_size(d->pool) * (size_t)d->cfg->batch_size;
+	have = d->q.len + d->busy.len;
+	return have < want ? want - have : 0;
+}
+
+static void
+rq_gone(void *ud)
+{
+	struct daemon *d = ud;
+
+	d->rq = NULL;
+	if (d->pool == NULL && d->stopped)
+		uv_walk(&d->loop, close_walk, NULL);
+}
+
+static int
+rq_start(struct daemon *d, char *err, size_t errlen)
+{
+	struct redisq_callbacks cb = { rq_state, rq_job, rq_dead, rq_bad,
+	    rq_room };
+	struct redisq_opts o;
+	char host[100];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	if (cluster_parse_url(d->cfg->queue, &o.url, err, errlen) < 0)
+		return -EINVAL;
+	if (d->cfg->redis_password[0])
+		snprintf(o.url.password, sizeof(o.url.password), "%s",
+		    d->cfg->redis_password);
+	if (gethostname(host, sizeof(host)) < 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	cluster_consumer_name(d->consumer, sizeof(d->consumer), host,
+	    (long)getpid());
+	cluster_fingerprint(d->cfg, d->fp);
+	o.prefix = d->cfg->redis_prefix;
+	o.consumer = d->consumer;
+	o.fingerprint = d->fp;
+	o.produce = d->produce;
+	o.consume = d->consume;
+	o.visibility_ms = (uint64_t)d->cfg->redis_visibility_s * 1000;
+	o.max_deliveries = d->cfg->redis_max_deliveries;
+	if ((rc = redisq_new(&d->loop, &o, &cb, d, &d->rq)) < 0) {
+		snprintf(err, errlen, "cannot set up the Redis queue: %s",
+		    strerror(-rc));
+		return rc;
+	}
+	redisq_stats(d->rq, &d->cst);
+	return 0;
 }
 
 /* ---- entry ------------------------------------------------------------- */
@@ -1674,14 +1895,26 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	d->lg.quiet_tty = mode == DAEMON_ONCE;
 	if ((status = prepare_dirs(d, cfg)) != 0)
 		goto out_log;
-	/* One daemon per input folder, whatever else differs. */
-	d->lock_fd = instance_lock(d->in_root, err, sizeof(err));
+	if (config_queue_is_redis(cfg)) {
+		if (mode == DAEMON_ONCE) {
+			dprintf(2, "thumbwatch: QUEUE: 'once' works on the local "
+			    "queue only; with a Redis QUEUE use 'run'\n");
+			status = 64;
+			goto out_log;
+		}
+		d->produce = cfg->role != ROLE_WORKER;
+		d->consume = cfg->role != ROLE_WATCHER;
+	}
+	/* One daemon per input folder, whatever else differs; with a shared
+	 * queue, several nodes share it on purpose. */
+	d->lock_fd = config_queue_is_redis(cfg) ? -ENOLCK :
+	    instance_lock(d->in_root, err, sizeof(err));
 	if (d->lock_fd == -EWOULDBLOCK) {
 		dprintf(2, "thumbwatch: %s\n", err);
 		status = 75;
 		goto out_log;
 	}
-	if (d->lock_fd < 0)
+	if (d->lock_fd < 0 && !config_queue_is_redis(cfg))
 		log_msg(&d->lg, LOG_WARN, "lock_failed", "%s", err);
 	if (mode == DAEMON_RUN) {
 		if (snprintf(path, sizeof(path), "%s%s%s", cfg->pidfile[0] ?
@@ -1737,15 +1970,23 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	}
 	load_epochs(d);
 	{
-		/* Before any worker runs: every temp now is a dead one's. */
-		uint64_t n = clean_temps(d->out_root, 0);
+		/* Before any worker runs: every temp now is a dead one's.
+		 * Other nodes' workers may be writing theirs: with a shared
+		 * queue only those older than two image deadlines go. */
+		time_t older = config_queue_is_redis(cfg) ? time(NULL) -
+		    2 * (cfg->image_timeout_ms / 1000 + 1) : 0;
+		uint64_t n = clean_temps(d->out_root, 0, older);
 		if (n > 0)
 			log_msg(&d->lg, LOG_INFO, "temp_cleaned", "removed %llu "
 			    "unfinished temp file(s) left by an earlier run",
 			    (unsigned long long)n);
 	}
 
-	if ((rc = watcher_start(&d->w, &d->loop, cfg, &d->lg, &wcb, d)) < 0) {
+	if (config_queue_is_redis(cfg) && !d->produce) {
+		/* ROLE=worker: jobs come from the stream only. */
+		d->scanned = true;
+	} else if ((rc = watcher_start(&d->w, &d->loop, cfg, &d->lg, &wcb,
+	    d)) < 0) {
 		dprintf(2, "thumbwatch: cannot watch INPUT_DIR %s: %s\n",
 		    cfg->input_dir, strerror(-rc));
 		status = 66;
@@ -1761,7 +2002,14 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		json_str(j, "output_dir", d->out_root);
 		json_int(j, "workers", cfg->workers);
 		json_strv(j, "presets", names, (size_t)cfg->npresets);
-		json_str(j, "backend", watcher_backend_name(d->w));
+		json_str(j, "backend", d->w ? watcher_backend_name(d->w) :
+		    "none");
+		if (config_queue_is_redis(cfg)) {
+			char url[600];
+			cluster_redact_url(cfg->queue, url, sizeof(url));
+			json_str(j, "queue", url);
+			json_str(j, "role", config_role_name(cfg->role));
+		}
 		log_commit(&d->lg);
 	}
 	/* --daemon: the command returns now.  Before the workers exist, so
@@ -1785,6 +2033,15 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		    strerror(-rc));
 		status = 70;
 		goto out_loop;
+	}
+	if (config_queue_is_redis(cfg) && rq_start(d, err, sizeof(err)) < 0) {
+		dprintf(2, "thumbwatch: %s\n", err);
+		status = 78;
+		goto out_loop;
+	}
+	if (d->w == NULL && mode == DAEMON_RUN) {
+		d->ready = true;
+		notify_ready("waiting for jobs from the Redis stream");
 	}
 
 	uv_check_init(&d->loop, &d->check);

@@ -30,14 +30,14 @@ browser_deps() {
 }
 
 need=""
-for pc in vips libuv inih libmicrohttpd cmocka; do
+for pc in vips libuv inih libmicrohttpd hiredis cmocka; do
 	pkg-config --exists "$pc" 2>/dev/null || need=yes
 done
 # mandoc, man (man-db) and systemd-analyze (systemd): the service tests
 # lint the man pages and verify the systemd unit.  xxd embeds the HTTP
-# page in the binary.
+# page in the binary.  redis-server: the scaling-out tests start their own.
 for cmd in cc clang vips vipsheader jq python3 pkg-config mandoc man \
-    systemd-analyze xxd; do
+    systemd-analyze xxd redis-server redis-cli; do
 	command -v "$cmd" >/dev/null 2>&1 || need=yes
 done
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need=yes
@@ -47,7 +47,8 @@ if [ -z "$need" ]; then
 fi
 
 pkgs="build-essential pkg-config clang libclang-rt-14-dev libvips-dev libvips-tools
-    libuv1-dev libinih-dev libmicrohttpd-dev libcmocka-dev xxd jq python3
+    libuv1-dev libinih-dev libmicrohttpd-dev libhiredis-dev libcmocka-dev
+    xxd jq python3 redis-server redis-tools
     python3-pytest
     mandoc man-db systemd"
 echo "thumbwatch: installing build and test dependencies: $pkgs" >&2

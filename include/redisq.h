@@ -1,0 +1,98 @@
+/*
+ * redisq: the shared work queue on a Redis stream (QUEUE=redis://).
+ *
+ * Watcher side: redisq_enqueue() adds one entry per file version, at most
+ * once across every watcher (a Lua script sets PREFIX:seen:... NX and adds
+ * the entry in one step).  Worker side: entries are read with XREADGROUP
+ * in the consumer group, as many as the node has room for, and handed to
+ * the daemon; once the daemon has logged the file's outcome it calls
+ * redisq_finish(), which acknowledges and deletes the entry and drops the
+ * seen key, so the stream holds only unfinished work.
+ *
+ * Crash recovery, on a timer (a third of REDIS_VISIBILITY_S):
+ *  - the entries this node holds are re-claimed by it (XCLAIM JUSTID), so
+ *    a long image keeps its job;
+ *  - entries idle longer than the visibility timeout whose delivery count
+ *    reached REDIS_MAX_DELIVERIES are claimed and given to the dead
+ *    callback (the daemon logs one `failed` line and finishes them as
+ *    dead: copied to PREFIX:dead, acknowledged);
+ *  - when the node has room, XAUTOCLAIM takes over other idle entries.
+ *
+ * Two connections: XREADGROUP ... BLOCK holds one, and nothing else may
+ * wait behind it.  While Redis is away every call fails fast (-ENOTCONN)
+ * and the daemon carries on with what it holds; redisq reconnects with
+ * backoff and calls state(up) again, when the daemon rescans its tree.
+ * Acknowledgements that could not be sent are kept and sent on reconnect.
+ */
+#ifndef THUMBWATCH_REDISQ_H
+#define THUMBWATCH_REDISQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cluster.h"
+
+struct redisq_opts {
+	struct cluster_url url;
+	const char *prefix;
+	const char *consumer;		/* host:pid */
+	const char *fingerprint;	/* cluster_fingerprint(); read at each
+					 * enqueue, so the caller's buffer
+					 * must outlive q (a reload may
+					 * change it) */
+	bool produce, consume;		/* ROLE: watcher, worker, or both */
+	uint64_t visibility_ms;
+	int max_deliveries;
+};
+
+struct redisq_callbacks {
+	/* The connection came up (once per connect: the daemon rescans)
+	 * or went down (why: one line). */
+	void (*state)(void *ud, bool up, const char *why);
+	/* Worker side: a job to do (new, or taken over from a silent node
+	 * when reclaimed).  The daemon must end it with redisq_finish. */
+	void (*job)(void *ud, const struct cluster_job *job, bool reclaimed);
+	/* An entry delivered deliveries times without an outcome; the
+	 * daemon logs it failed and calls redisq_finish(..., reason). */
+	void (*dead)(void *ud, const struct cluster_job *job,
+	    int64_t deliveries);
+	/* An entry that is not well formed: already dead-lettered and
+	 * acknowledged; for the log. */
+	void (*bad_entry)(void *ud, const char *id, const char *why);
+	/* How many more jobs this node wants now. */
+	size_t (*room)(void *ud);
+};
+
+struct redisq;
+
+int redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
+    const struct redisq_callbacks *cb, void *ud, struct redisq **out);
+
+bool redisq_up(const struct redisq *q);
+
+/* Adds rel (this version: size and mtime) to the stream unless another
+ * watcher already has.  0 (sent; the answer only counts), or -ENOTCONN
+ * when Redis is away (the daemon's rescan on reconnect adds it). */
+int redisq_enqueue(struct redisq *q, const char *rel, int64_t size,
+    int64_t mtime_ns, bool force);
+
+/* Ends every entry held for rel: acknowledged and deleted, its seen key
+ * dropped; with dead_reason, copied to PREFIX:dead first.  A no-op when
+ * none is held. */
+void redisq_finish(struct redisq *q, const char *rel,
+    const char *dead_reason);
+
+/* The node has more room (a worker freed up): read again. */
+void redisq_poke(struct redisq *q);
+
+/* Copies the cached figures (refreshed on the timer). */
+void redisq_stats(const struct redisq *q, struct cluster_stats *st);
+
+/* Closes both connections and every handle; done (may be NULL) runs once
+ * all are closed, and q is freed.  Held entries stay pending in Redis
+ * (another node takes them over after the visibility timeout). */
+void redisq_close(struct redisq *q, void (*done)(void *ud), void *ud);
+
+#endif
