@@ -68,6 +68,9 @@ test_hook(const char *src)
 	if (strstr(name, "__hang__") != NULL)
 		for (;;)
 			pause();
+	/* A long image, for the shared queue's keep-alive. */
+	if (strstr(name, "__slow__") != NULL)
+		sleep(4);
 }
 
 static int

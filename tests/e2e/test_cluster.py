@@ -330,6 +330,60 @@ def test_entry_delivered_too_often_goes_to_dead_letters(cluster, redis):
     assert not (c.output / "ghost_thumb.jpg").exists()
 
 
+def test_long_job_is_kept_alive_not_stolen(cluster, redis):
+    """A job that takes longer than the visibility timeout stays with the
+    busy node that renews it; the idle node does not take it over."""
+    c = cluster
+    c.node("watcher", "watcher", redis.url)
+    a = c.node("worker-a", "worker", redis.url, hooks=True,
+               args=["--redis-visibility-s", "1"])
+    files = drop_many(c, ["long__slow__.jpg"], jpeg_bytes(320, 240))
+    # a has it (pending), then b arrives with nothing to do
+    deadline = time.monotonic() + TIMEOUT
+    while redis.cli("XPENDING", "thumbwatch:jobs", "thumbwatch")[0] == 0:
+        assert time.monotonic() < deadline, "nobody took the job"
+        time.sleep(0.05)
+    b = c.node("worker-b", "worker", redis.url, hooks=True,
+               args=["--redis-visibility-s", "1"])
+    got = c.wait_outcomes(files, timeout=TIMEOUT)
+    time.sleep(2.0)
+    e = got[files[0]]
+    assert [x["event"] for x in e] == ["done"], e
+    assert e[0]["_node"] == "worker-a", e
+    assert not b.by_event("reclaimed"), b.by_event("reclaimed")
+    assert not b.by_event("duplicate"), b.by_event("duplicate")
+    assert redis.cli("XLEN", "thumbwatch:jobs") == 0
+    del a
+
+
+def test_metrics_show_the_stream(cluster, redis):
+    c = cluster
+    port = free_port()
+    a = c.node("all", "all", redis.url,
+               args=["--http-listen", f"127.0.0.1:{port}"])
+    files = drop_many(c, ["m.jpg"], jpeg_bytes(320, 240))
+    c.wait_outcomes(files)
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            body = b""
+            while chunk := s.recv(65536):
+                body += chunk
+        text = body.decode()
+        # figures are refreshed on the queue's timer
+        if "thumbwatch_stream_consumers 1\n" in text and \
+                "thumbwatch_stream_length 0\n" in text:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    assert "thumbwatch_redis_up 1" in text, text
+    assert "thumbwatch_stream_length 0" in text, text
+    assert "thumbwatch_stream_pending 0" in text, text
+    assert "thumbwatch_dead_letters 0" in text, text
+    del a
+
+
 def test_redis_killed_and_restarted_mid_run(cluster, redis):
     c = cluster
     w = c.node("watcher", "watcher", redis.url)
