@@ -18,6 +18,7 @@
 #define DEAD_MAXLEN	"10000"
 #define DOWN_REPEAT_MS	60000	/* "still down" at most this often */
 #define CLOSE_GRACE_MS	2000	/* for acknowledgements in flight */
+#define ENQUEUE_WINDOW	256	/* enqueue scripts in flight at once */
 
 /* KEYS: jobs, seen.  ARGV: path size mtime_ns fp force by ttl_ms.
  * Adds the entry unless the seen key exists (force: always), in one step,
@@ -66,7 +67,10 @@ struct redisq {
 
 	struct held *held;		/* read, not finished */
 	struct held *unsent;		/* finished while Redis was away */
+	struct outgoing *out_head, *out_tail;	/* enqueues not sent yet */
+	size_t out_len;
 	uint64_t inflight;		/* commands on cmd */
+	unsigned enq_inflight;
 
 	uv_timer_t tick, grace;
 	int open;			/* handles and connections to close */
@@ -79,6 +83,7 @@ struct redisq {
 static void maybe_read(struct redisq *q);
 static void send_finish(struct redisq *q, struct held *h);
 static void finish_close(uv_timer_t *t);
+static void drop_outbox(struct redisq *q);
 
 /* A counted command on cmd has its answer.  Closing waits for these. */
 static void
@@ -197,6 +202,7 @@ cmd_state(void *ud, bool up, const char *why)
 	}
 	q->group_ok = false;
 	q->st.up = false;
+	drop_outbox(q);
 	report_down(q, why ? why : "connection lost");
 }
 
@@ -221,11 +227,23 @@ redisq_up(const struct redisq *q)
 
 /* ---- watcher side ------------------------------------------------------ */
 
+/* Waiting to be sent: a walk of a big tree finds files far faster than
+ * Redis answers, and a deep pipeline would outlast the command timeout. */
+struct outgoing {
+	struct outgoing *next;
+	int64_t size, mtime_ns;
+	bool force;
+	char rel[];
+};
+
+static void send_enqueues(struct redisq *q);
+
 static void
 enqueue_cb(void *ud, redisReply *r, const char *err)
 {
 	struct redisq *q = ud;
 
+	q->enq_inflight--;
 	landed(q);
 	if (r == NULL)
 		return;		/* lost: the rescan on reconnect adds it */
@@ -237,43 +255,102 @@ enqueue_cb(void *ud, redisReply *r, const char *err)
 	} else {
 		q->st.enqueued++;
 	}
+	send_enqueues(q);
 }
 
-int
-redisq_enqueue(struct redisq *q, const char *rel, int64_t size,
-    int64_t mtime_ns, bool force)
+static int
+send_enqueue(struct redisq *q, const struct outgoing *o)
 {
 	char seen[PATH_MAX + 200], ssize[24], smtime[24];
 	const char *argv[12];
 	size_t len[12];
 	int n, i, rc;
 
-	if (!redisq_up(q) || q->closing)
-		return -ENOTCONN;
-	if ((n = cluster_seen_key(seen, sizeof(seen), q->prefix, rel,
-	    mtime_ns, size)) < 0)
+	if ((n = cluster_seen_key(seen, sizeof(seen), q->prefix, o->rel,
+	    o->mtime_ns, o->size)) < 0)
 		return n;
-	snprintf(ssize, sizeof(ssize), "%" PRId64, size);
-	snprintf(smtime, sizeof(smtime), "%" PRId64, mtime_ns);
+	snprintf(ssize, sizeof(ssize), "%" PRId64, o->size);
+	snprintf(smtime, sizeof(smtime), "%" PRId64, o->mtime_ns);
 	argv[0] = "EVAL";
 	argv[1] = enqueue_lua;
 	argv[2] = "2";
 	argv[3] = q->k_jobs;
 	argv[4] = seen;
-	argv[5] = rel;
+	argv[5] = o->rel;
 	argv[6] = ssize;
 	argv[7] = smtime;
 	argv[8] = q->o.fingerprint;
-	argv[9] = force ? "1" : "0";
+	argv[9] = o->force ? "1" : "0";
 	argv[10] = q->consumer;
 	argv[11] = SEEN_TTL_MS;
 	for (i = 0; i < 12; i++)
 		len[i] = strlen(argv[i]);
 	len[4] = (size_t)n;
 	if ((rc = redis_conn_command(q->cmd, 0, enqueue_cb, q, 12, argv,
-	    len)) == 0)
+	    len)) == 0) {
 		q->inflight++;
+		q->enq_inflight++;
+	}
 	return rc;
+}
+
+static void
+drop_outbox(struct redisq *q)
+{
+	struct outgoing *o, *next;
+
+	for (o = q->out_head; o; o = next) {
+		next = o->next;
+		free(o);
+	}
+	q->out_head = q->out_tail = NULL;
+	q->out_len = 0;
+}
+
+static void
+send_enqueues(struct redisq *q)
+{
+	struct outgoing *o;
+
+	while ((o = q->out_head) != NULL && q->enq_inflight < ENQUEUE_WINDOW) {
+		if (!redisq_up(q) || q->closing) {
+			/* The walk after reconnecting finds these again. */
+			drop_outbox(q);
+			return;
+		}
+		q->out_head = o->next;
+		if (q->out_head == NULL)
+			q->out_tail = NULL;
+		q->out_len--;
+		send_enqueue(q, o);
+		free(o);
+	}
+}
+
+int
+redisq_enqueue(struct redisq *q, const char *rel, int64_t size,
+    int64_t mtime_ns, bool force)
+{
+	struct outgoing *o;
+	size_t len = strlen(rel);
+
+	if (!redisq_up(q) || q->closing)
+		return -ENOTCONN;
+	if ((o = malloc(sizeof(*o) + len + 1)) == NULL)
+		return -ENOMEM;
+	o->next = NULL;
+	o->size = size;
+	o->mtime_ns = mtime_ns;
+	o->force = force;
+	memcpy(o->rel, rel, len + 1);
+	if (q->out_tail)
+		q->out_tail->next = o;
+	else
+		q->out_head = o;
+	q->out_tail = o;
+	q->out_len++;
+	send_enqueues(q);
+	return 0;
 }
 
 /* ---- worker side ------------------------------------------------------- */
@@ -757,6 +834,7 @@ closed_one(void *ud)
 		return;
 	free_list(q->held);
 	free_list(q->unsent);
+	drop_outbox(q);
 	if (q->done)
 		q->done(q->done_ud);
 	free(q);
