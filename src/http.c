@@ -883,30 +883,34 @@ get_metrics(struct http_server *h, struct MHD_Connection *c)
 	    (double)st.started_ms) / 1000.0);
 	if (st.cluster != NULL) {
 		const struct cluster_stats *q = st.cluster;
+		const struct {
+			const char *name, *type, *help;
+			double v;
+		} m[] = {
+			{ "thumbwatch_redis_up", "gauge",
+			  "1 while connected to the Redis QUEUE.", q->up },
+			{ "thumbwatch_stream_length", "gauge", "Entries in the "
+			  "jobs stream (unfinished work).",
+			  (double)q->stream_len },
+			{ "thumbwatch_stream_pending", "gauge", "Entries "
+			  "delivered to a worker node, not acknowledged.",
+			  (double)q->pending },
+			{ "thumbwatch_stream_consumers", "gauge", "Consumers "
+			  "in the group (worker nodes, past and present).",
+			  (double)q->consumers },
+			{ "thumbwatch_dead_letters", "gauge",
+			  "Entries in the dead-letter stream.",
+			  (double)q->dead_letters },
+			{ "thumbwatch_stream_reclaimed_total", "counter",
+			  "Entries this node took over from a silent node.",
+			  (double)q->reclaimed },
+		};
+		size_t i;
 
-		prom_metric(&b, "thumbwatch_redis_up", "gauge",
-		    "1 while connected to the Redis QUEUE.");
-		prom_value(&b, "thumbwatch_redis_up", NULL, q->up ? 1 : 0);
-		prom_metric(&b, "thumbwatch_stream_length", "gauge",
-		    "Entries in the jobs stream (unfinished work).");
-		prom_value(&b, "thumbwatch_stream_length", NULL,
-		    (double)q->stream_len);
-		prom_metric(&b, "thumbwatch_stream_pending", "gauge",
-		    "Entries delivered to a worker node, not acknowledged.");
-		prom_value(&b, "thumbwatch_stream_pending", NULL,
-		    (double)q->pending);
-		prom_metric(&b, "thumbwatch_stream_consumers", "gauge",
-		    "Consumers in the group (worker nodes, past and present).");
-		prom_value(&b, "thumbwatch_stream_consumers", NULL,
-		    (double)q->consumers);
-		prom_metric(&b, "thumbwatch_dead_letters", "gauge",
-		    "Entries in the dead-letter stream.");
-		prom_value(&b, "thumbwatch_dead_letters", NULL,
-		    (double)q->dead_letters);
-		prom_metric(&b, "thumbwatch_stream_reclaimed_total", "counter",
-		    "Entries this node took over from a silent node.");
-		prom_value(&b, "thumbwatch_stream_reclaimed_total", NULL,
-		    (double)q->reclaimed);
+		for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+			prom_metric(&b, m[i].name, m[i].type, m[i].help);
+			prom_value(&b, m[i].name, NULL, m[i].v);
+		}
 	}
 	prom_metric(&b, "thumbwatch_build_info", "gauge",
 	    "Always 1; the version is a label.");
