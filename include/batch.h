@@ -17,6 +17,7 @@ struct batch_item {
 	char *rel;		/* path relative to the input dir (owned) */
 	int attempts;		/* worker crashes/timeouts while on this item */
 	uint64_t queued_ms;	/* loop time when first queued */
+	int64_t weight;		/* expected cost (source bytes); 0 unknown */
 	struct batch_item *next;
 };
 
@@ -34,6 +35,13 @@ void batch_queue_free(struct batch_queue *q);
 /* Appends rel unless already queued.  Returns 1 added, 0 already there,
  * -ENOMEM. */
 int batch_queue_push(struct batch_queue *q, const char *rel, uint64_t now_ms);
+/* The same, recording the item's expected cost. */
+int batch_queue_push_weighted(struct batch_queue *q, const char *rel,
+    uint64_t now_ms, int64_t weight);
+/* Reorders the queue heaviest first, equal weights in queue order.  For a
+ * walk's backlog: the big images start first, so no worker is left with
+ * one at the end while the others idle. */
+void batch_queue_sort_heaviest(struct batch_queue *q);
 /* Puts an item back at the head (requeue after a worker died), keeping
  * its attempts.  Takes ownership of item. If the same rel was queued again
  * meanwhile the item is dropped (freed) and 0 returned; else 1. */

@@ -148,6 +148,13 @@ batch_queue_contains(const struct batch_queue *q, const char *rel)
 int
 batch_queue_push(struct batch_queue *q, const char *rel, uint64_t now_ms)
 {
+	return batch_queue_push_weighted(q, rel, now_ms, 0);
+}
+
+int
+batch_queue_push_weighted(struct batch_queue *q, const char *rel,
+    uint64_t now_ms, int64_t weight)
+{
 	struct batch_item *it, **slot;
 
 	if (batch_queue_contains(q, rel))
@@ -163,6 +170,7 @@ batch_queue_push(struct batch_queue *q, const char *rel, uint64_t now_ms)
 		return -ENOMEM;
 	}
 	it->queued_ms = now_ms;
+	it->weight = weight;
 	slot = set_find(q, rel);
 	*slot = it;
 	if (q->tail != NULL)
@@ -261,4 +269,53 @@ batch_decide(const struct batch_policy *pol, size_t queued, int idle,
 	d.wait_ms = (int)((uint64_t)pol->wait_ms - oldest_wait_ms);
 	d.take = 0;
 	return d;
+}
+
+/* Merges two lists sorted heaviest first; a keeps its place on ties, so
+ * the sort is stable. */
+static struct batch_item *
+merge_heaviest(struct batch_item *a, struct batch_item *b)
+{
+	struct batch_item head, *t = &head;
+
+	while (a != NULL && b != NULL) {
+		if (b->weight > a->weight) {
+			t->next = b;
+			b = b->next;
+		} else {
+			t->next = a;
+			a = a->next;
+		}
+		t = t->next;
+	}
+	t->next = a != NULL ? a : b;
+	return head.next;
+}
+
+/* Bottom-up merge sort of the list: O(n log n), no allocation, so a
+ * start-up walk of 100,000 files costs a few milliseconds. */
+void
+batch_queue_sort_heaviest(struct batch_queue *q)
+{
+	struct batch_item *runs[64] = { NULL }, *it, *next, *cur;
+	size_t i;
+
+	for (it = q->head; it != NULL; it = next) {
+		next = it->next;
+		it->next = NULL;
+		cur = it;
+		for (i = 0; i < 63 && runs[i] != NULL; i++) {
+			cur = merge_heaviest(runs[i], cur);
+			runs[i] = NULL;
+		}
+		runs[i] = runs[i] != NULL ? merge_heaviest(runs[i], cur) : cur;
+	}
+	cur = NULL;
+	for (i = 0; i < 64; i++)
+		if (runs[i] != NULL)
+			cur = cur != NULL ? merge_heaviest(runs[i], cur) : runs[i];
+	q->head = cur;
+	q->tail = NULL;
+	for (it = cur; it != NULL; it = it->next)
+		q->tail = it;
 }

@@ -291,3 +291,23 @@ def test_periodic_rescan_is_silent(daemons):
     d.quiet(0.5)
     assert sorted(e["file"] for e in d.outcomes()) == sorted(files)
     assert all(e["event"] == "done" for e in d.outcomes())
+
+
+def test_walk_backlog_biggest_first(daemons):
+    """The start-up walk's backlog goes out biggest file first, whatever
+    the listing order: a large image found last would keep one worker busy
+    while the others idle."""
+    d = daemons.make(mode="once", workers=1)
+    dims = [(200, 150), (1600, 1200), (400, 300), (2400, 1800), (800, 600),
+            (1200, 900)]
+    old = time.time_ns() - 3600 * 10**9    # settled long ago
+    for i, (w, h) in enumerate(dims):
+        make_jpeg(d.input / f"img{i}.jpg", w, h, mtime_ns=old)
+    d.start(ready=False)
+    assert d.proc.wait(60 * SCALE) == 0, d.describe()
+    d.stopped = True
+    done = [e["file"] for e in d.events() if e["event"] == "done"]
+    by_size = sorted((f"img{i}.jpg" for i in range(len(dims))),
+                     key=lambda n: os.path.getsize(d.input / n),
+                     reverse=True)
+    assert done == by_size, (done, by_size)

@@ -384,6 +384,78 @@ test_policy_table(void **state)
 	assert_decide(8, 200, 2, 5, 4, 0, 1, 0);
 }
 
+static void
+test_sort_heaviest_first_stable(void **state)
+{
+	static const int64_t w[] = { 5, 0, 9, 5, 1, 9, 0 };
+	/* heaviest first; equal weights keep their queue order */
+	static const char *want[] = { "f2", "f5", "f0", "f3", "f4", "f1",
+	    "f6" };
+	struct batch_queue q;
+	struct batch_item *it;
+	char name[16];
+	size_t i;
+
+	(void)state;
+	batch_queue_init(&q);
+	batch_queue_sort_heaviest(&q);		/* empty: nothing to do */
+	assert_null(q.head);
+	assert_null(q.tail);
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		snprintf(name, sizeof(name), "f%zu", i);
+		assert_int_equal(batch_queue_push_weighted(&q, name, i, w[i]),
+		    1);
+	}
+	batch_queue_sort_heaviest(&q);
+	assert_int_equal(q.len, 7);
+	for (i = 0, it = q.head; it != NULL; it = it->next, i++)
+		assert_string_equal(it->rel, want[i]);
+	assert_int_equal(i, 7);
+	assert_string_equal(q.tail->rel, "f6");
+	/* still a working queue: dedupe, append at the tail, pop */
+	assert_true(batch_queue_contains(&q, "f4"));
+	assert_int_equal(batch_queue_push(&q, "f4", 0), 0);
+	assert_int_equal(batch_queue_push(&q, "late", 0), 1);
+	assert_string_equal(q.tail->rel, "late");
+	it = batch_queue_pop(&q);
+	assert_string_equal(it->rel, "f2");
+	assert_int_equal(it->weight, 9);
+	batch_item_free(it);
+	batch_queue_free(&q);
+}
+
+static void
+test_sort_heaviest_100000(void **state)
+{
+	struct batch_queue q;
+	struct batch_item *it;
+	uint32_t x = 12345;
+	int64_t last = INT64_MAX;
+	uint64_t last_ms = 0;
+	char name[32];
+	size_t i, n = 0;
+
+	(void)state;
+	batch_queue_init(&q);
+	for (i = 0; i < 100000; i++) {
+		x = x * 1103515245u + 12345u;
+		snprintf(name, sizeof(name), "d/%zu.jpg", i);
+		assert_int_equal(batch_queue_push_weighted(&q, name, i,
+		    (int64_t)(x >> 20)), 1);
+	}
+	batch_queue_sort_heaviest(&q);
+	for (it = q.head; it != NULL; it = it->next, n++) {
+		assert_true(it->weight <= last);
+		if (it->weight == last)
+			assert_true(it->queued_ms > last_ms);
+		last = it->weight;
+		last_ms = it->queued_ms;
+	}
+	assert_int_equal(n, 100000);
+	assert_int_equal(q.len, 100000);
+	batch_queue_free(&q);
+}
+
 int
 main(void)
 {
@@ -397,6 +469,8 @@ main(void)
 		cmocka_unit_test(test_growth_past_10000),
 		cmocka_unit_test(test_random_against_model),
 		cmocka_unit_test(test_policy_table),
+		cmocka_unit_test(test_sort_heaviest_first_stable),
+		cmocka_unit_test(test_sort_heaviest_100000),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
