@@ -474,7 +474,9 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 		else
 			log_msg(&d->lg, LOG_DEBUG, "duplicate", "%s: %s", rel,
 			    v == V_FRESH ? "already up to date (made by "
-			    "another delivery)" : "failed before");
+			    "another delivery)" : v == V_FAILED_BEFORE ?
+			    "failed before with the same contents" :
+			    "not a file");
 		return;
 	}
 	switch (v) {
@@ -730,8 +732,6 @@ on_result(void *ud, int worker, struct batch_item *it,
 				n++;
 			}
 		http_job_done(d->http, it->rel, outs, n, res->ms);
-		if (d->rq)
-			redisq_finish(d->rq, it->rel, NULL);
 		if ((j = log_begin(&d->lg, LOG_INFO, "done")) != NULL) {
 			json_str(j, "file", it->rel);
 			json_strv(j, "outputs", outs, n);
@@ -742,6 +742,9 @@ on_result(void *ud, int worker, struct batch_item *it,
 			json_int(j, "bytes", res->out_bytes);
 			log_commit(&d->lg);
 		}
+		/* Acknowledged once the outcome is in the log. */
+		if (d->rq)
+			redisq_finish(d->rq, it->rel, NULL);
 		progress_draw(d);
 		/* We now own the plain names: a later-sorting sibling that had
 		 * them must be made again under its qualified names. */
