@@ -51,11 +51,16 @@ def log_events(path):
         return []
 
 
-def wait_for(pred, timeout, what):
+def wait_for(pred, timeout, what, logs=()):
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
-            sys.exit(f"bench-cluster: timed out waiting for {what}")
+            tails = "".join(f"\n--- {f}:\n" + "".join(
+                Path(f).read_text().splitlines(True)[-5:])
+                for log in logs
+                for f in (log, Path(log).parent / "stderr")
+                if Path(f).exists())
+            sys.exit(f"bench-cluster: timed out waiting for {what}{tails}")
         time.sleep(0.05)
 
 
@@ -70,7 +75,10 @@ def start_node(root, name, inp, out, args):
          "--log-file", str(log), "--runtime-dir", str(d / "run"),
          "--stats-interval-s", "0", *args],
         cwd=d, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
+        stderr=open(d / "stderr", "wb"), start_new_session=True,
+        # THUMBWATCH_BIN and the like are not settings of the daemon's
+        env={k: v for k, v in os.environ.items()
+             if not k.startswith("THUMBWATCH_")})
     return p, log
 
 
@@ -86,7 +94,8 @@ def one_run(kind, n, image, tmp):
             procs.append(p)
             logs.append(log)
             wait_for(lambda: any(e["event"] == "scan"
-                                 for e in log_events(log)), 30, "start")
+                                 for e in log_events(log)), 30, "start",
+                     [log])
         else:
             port = free_port()
             rdir = root / "redis"
@@ -108,7 +117,7 @@ def one_run(kind, n, image, tmp):
             for log in logs:
                 wait_for(lambda log=log: any(
                     e["event"] == "redis_up" for e in log_events(log)),
-                    30, "redis_up")
+                    30, "redis_up", [log])
         for i in range(COUNT):
             shutil.copyfile(image, stage / f"b{i:05d}.jpg")
         time.sleep(0.5)
@@ -120,7 +129,7 @@ def one_run(kind, n, image, tmp):
             return sum(1 for log in logs for e in log_events(log)
                        if e["event"] in ("done", "failed", "skipped")) \
                 >= COUNT
-        wait_for(done, 600, f"{COUNT} outcomes")
+        wait_for(done, 600, f"{COUNT} outcomes", logs)
         ev = [e for log in logs for e in log_events(log)
               if e["event"] in ("done", "failed", "skipped")]
         bad = [e for e in ev if e["event"] != "done"]
