@@ -109,6 +109,12 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 		p += len;
 	}
 	u->host[len] = '\0';
+	/* A name or an address, nothing that could hide user info or a
+	 * path (the IPv6 form also takes ':' and a %zone). */
+	if (strspn(u->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_:%") != len)
+		return bad(why, whylen, "has a host that is not a name or an "
+		    "address");
 	if (*p == ':') {
 		p++;
 		len = strcspn(p, "/");

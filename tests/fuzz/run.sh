@@ -20,6 +20,7 @@ deps() {
 	ipc) echo "src/ipc.c" ;;
 	pathmap) echo "src/pathmap.c" ;;
 	config) echo "src/config.c src/pathmap.c src/httputil.c -linih" ;;
+	cluster) echo "src/cluster.c src/config.c src/pathmap.c src/httputil.c -linih -lhiredis" ;;
 	*) echo "src/$1.c" ;;
 	esac
 }
@@ -29,7 +30,7 @@ status=0
 summary=""
 
 # Known harnesses first (reported as skipped when absent), then any other.
-names="ipc pathmap config"
+names="ipc pathmap config cluster"
 for f in tests/fuzz/fuzz_*.c; do
 	[ -e "$f" ] || continue
 	n=${f#tests/fuzz/fuzz_}

@@ -255,6 +255,11 @@ test_url_errors(void **state)
 	char longpw[400];
 
 	(void)state;
+	/* a host is a name or an address: nothing to hide user info or a
+	 * path in (found by fuzz_cluster) */
+	parse_bad("redis://:@[://:@]:80/", "not a name or an address");
+	parse_bad("redis://ho st:1", "not a name or an address");
+	parse_bad("redis://h\xc3\xa9:1", "not a name or an address");
 	parse_bad("rediss://host", "TLS");
 	parse_bad("rediss://host", "not supported");
 	parse_bad("http://host", "redis://");
