@@ -356,6 +356,29 @@ def test_long_job_is_kept_alive_not_stolen(cluster, redis):
     del a
 
 
+def test_rewritten_while_a_worker_node_has_it(cluster, redis):
+    """A new version queued while the worker node is busy with the old one
+    is made after it, by that node (its one outcome ended both entries)."""
+    c = cluster
+    c.node("watcher", "watcher", redis.url)
+    a = c.node("worker-a", "worker", redis.url, hooks=True)
+    f = drop_many(c, ["v__slow__.jpg"], jpeg_bytes(320, 240))[0]
+    deadline = time.monotonic() + TIMEOUT
+    while redis.cli("XPENDING", "thumbwatch:jobs", "thumbwatch")[0] == 0:
+        assert time.monotonic() < deadline, "nobody took the job"
+        time.sleep(0.05)
+    time.sleep(0.5)             # the worker has read the old bytes
+    drop_many(c, ["v__slow__.jpg"], jpeg_bytes(640, 480))
+    # made again after the first pass (which may have read either
+    # version: the hook sleeps before the decode), from the new bytes
+    done = a.wait_event("done", count=2, timeout=TIMEOUT)
+    assert done[-1]["width"] == 640, done
+    assert all(e["file"] == f for e in done), done
+    time.sleep(1.0)
+    assert len([e for e in c.outcomes() if e["file"] == f]) == 2
+    assert redis.cli("XLEN", "thumbwatch:jobs") == 0
+
+
 def test_metrics_show_the_stream(cluster, redis):
     c = cluster
     port = free_port()
