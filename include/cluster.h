@@ -14,6 +14,9 @@
  *                        a watcher's claim on one version of a file, so
  *                        several watchers add it to the stream only once
  *                        (the path last: it may hold any byte but NUL)
+ *   PREFIX:said:<mtime_ns>:<size>:<path>
+ *                        the same for an outcome a watcher decides alone
+ *                        (10 s), so several watchers log it once
  *
  * An entry's fields: path (relative to the shared INPUT_DIR), size,
  * mtime_ns, fp (the preset fingerprint of the watcher that added it),

@@ -6,8 +6,9 @@
  * the entry in one step).  Worker side: entries are read with XREADGROUP
  * in the consumer group, as many as the node has room for, and handed to
  * the daemon; once the daemon has logged the file's outcome it calls
- * redisq_finish(), which acknowledges and deletes the entry and drops the
- * seen key, so the stream holds only unfinished work.
+ * redisq_finish(), which acknowledges and deletes the entry and lets the
+ * seen key expire a few seconds later, so the stream holds only
+ * unfinished work.
  *
  * Crash recovery, on a timer (a third of REDIS_VISIBILITY_S):
  *  - the entries this node holds are re-claimed by it (XCLAIM JUSTID), so
@@ -78,8 +79,18 @@ bool redisq_up(const struct redisq *q);
 int redisq_enqueue(struct redisq *q, const char *rel, int64_t size,
     int64_t mtime_ns, bool force);
 
+/* A watcher that decides a file's outcome alone (empty, too large, up to
+ * date when its event came) claims that version first: with several
+ * watchers on one tree only the first logs it (PREFIX:said:..., 10 s).  cb(ud, won) runs once,
+ * from the loop; won is also true when the answer was lost (a line from
+ * each watcher rather than none).  0, or -ENOTCONN (cb never called: log
+ * it yourself). */
+typedef void (*redisq_claim_fn)(void *ud, bool won);
+int redisq_claim(struct redisq *q, const char *rel, int64_t size,
+    int64_t mtime_ns, redisq_claim_fn cb, void *ud);
+
 /* Ends every entry held for rel: acknowledged and deleted, its seen key
- * dropped; with dead_reason, copied to PREFIX:dead first.  A no-op when
+ * expiring in 5 s; with dead_reason, copied to PREFIX:dead first.  A no-op when
  * none is held. */
 void redisq_finish(struct redisq *q, const char *rel,
     const char *dead_reason);

@@ -443,6 +443,70 @@ wanted_name(struct daemon *d, const char *rel)
 	    pathmap_ext_allowed(name, d->cfg->extensions);
 }
 
+/* An outcome this node decides without a worker.  With a shared queue
+ * and several watchers on one tree each sees the file: only the first to
+ * claim this version logs it. */
+struct verdict_line {
+	struct daemon *d;
+	bool failed;
+	bool has_st;
+	struct stat st;
+	char text[512];
+	char rel[];
+};
+
+static void
+verdict_log(struct daemon *d, const char *rel, bool failed,
+    const char *text, const struct stat *st)
+{
+	if (failed)
+		outcome_failed(d, rel, text, 0, st);
+	else
+		outcome_skipped(d, rel, text);
+}
+
+static void
+verdict_claimed(void *ud, bool won)
+{
+	struct verdict_line *v = ud;
+
+	if (won)
+		verdict_log(v->d, v->rel, v->failed, v->text,
+		    v->has_st ? &v->st : NULL);
+	else
+		log_msg(&v->d->lg, LOG_DEBUG, "duplicate", "%s: %s (logged "
+		    "by another watcher)", v->rel, v->text);
+	free(v);
+}
+
+static void
+verdict(struct daemon *d, const char *rel, enum watcher_why why,
+    bool failed, const char *text, const struct stat *st)
+{
+	const struct stat *known = st->st_mode ? st : NULL;
+	struct verdict_line *v;
+	size_t len = strlen(rel);
+
+	if (d->rq == NULL || why == WATCHER_QUEUE ||
+	    (v = calloc(1, sizeof(*v) + len + 1)) == NULL) {
+		verdict_log(d, rel, failed, text, known);
+		return;
+	}
+	v->d = d;
+	v->failed = failed;
+	v->has_st = known != NULL;
+	if (known)
+		v->st = *known;
+	snprintf(v->text, sizeof(v->text), "%s", text);
+	memcpy(v->rel, rel, len + 1);
+	if (redisq_claim(d->rq, rel, (int64_t)st->st_size,
+	    ts_ns(&st->st_mtim), verdict_claimed, v) < 0) {
+		/* Redis away: a line from each watcher rather than none. */
+		verdict_log(d, rel, failed, text, known);
+		free(v);
+	}
+}
+
 static void
 pickup(struct daemon *d, const char *rel, enum watcher_why why)
 {
@@ -486,17 +550,16 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	case V_FAILED:
 		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st))
 			return;
-		outcome_failed(d, rel, in.error, 0,
-		    in.st.st_mode ? &in.st : NULL);
+		verdict(d, rel, why, true, in.error, &in.st);
 		return;
 	case V_FAILED_BEFORE:
 		if (why == WATCHER_EVENT)
-			outcome_skipped(d, rel, "failed before with the same "
-			    "contents (write it again to retry)");
+			verdict(d, rel, why, false, "failed before with the "
+			    "same contents (write it again to retry)", &in.st);
 		return;
 	case V_FRESH:
 		if (why == WATCHER_EVENT)
-			outcome_skipped(d, rel, "up to date");
+			verdict(d, rel, why, false, "up to date", &in.st);
 		else
 			d->scan_fresh++;
 		return;

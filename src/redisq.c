@@ -16,6 +16,8 @@
 #define KEEPALIVE_MAX	100	/* ids per XCLAIM JUSTID */
 #define SEEN_TTL_MS	"86400000"	/* a seen key outlives a lost entry */
 #define DEAD_MAXLEN	"10000"
+#define SEEN_LINGER_MS	"5000"	/* after the outcome, see finish_lua */
+#define CLAIM_TTL_MS	"10000"	/* a watcher's decision, see redisq_claim */
 #define DOWN_REPEAT_MS	60000	/* "still down" at most this often */
 #define CLOSE_GRACE_MS	2000	/* for acknowledgements in flight */
 #define ENQUEUE_WINDOW	256	/* enqueue scripts in flight at once */
@@ -33,8 +35,10 @@ static const char enqueue_lua[] =
     "ARGV[2], 'mtime_ns', ARGV[3], 'fp', ARGV[4], 'force', ARGV[5], "
     "'by', ARGV[6])\n";
 
-/* KEYS: jobs, seen, dead.  ARGV: group id reason path by maxlen.
- * One step, so an entry is never acknowledged without its dead letter. */
+/* KEYS: jobs, seen, dead.  ARGV: group id reason path by maxlen linger.
+ * One step, so an entry is never acknowledged without its dead letter.
+ * The seen key lingers a little: a second watcher whose event for this
+ * version comes late must not add it again. */
 static const char finish_lua[] =
     "if ARGV[3] ~= '' then\n"
     "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'id', "
@@ -42,7 +46,7 @@ static const char finish_lua[] =
     "end\n"
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
-    "if KEYS[2] ~= '' then redis.call('DEL', KEYS[2]) end\n"
+    "if KEYS[2] ~= '' then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end\n"
     "return 1\n";
 
 struct held {
@@ -353,6 +357,67 @@ redisq_enqueue(struct redisq *q, const char *rel, int64_t size,
 	return 0;
 }
 
+struct claim_req {
+	struct redisq *q;
+	redisq_claim_fn cb;
+	void *ud;
+};
+
+static void
+claim_verdict_cb(void *ud, redisReply *r, const char *err)
+{
+	struct claim_req *c = ud;
+	struct redisq *q = c->q;
+
+	(void)err;
+	landed(q);
+	/* Lost on the way: better a line from each watcher than none. */
+	c->cb(c->ud, r == NULL || r->type == REDIS_REPLY_ERROR ||
+	    r->type == REDIS_REPLY_STATUS);
+	free(c);
+}
+
+int
+redisq_claim(struct redisq *q, const char *rel, int64_t size,
+    int64_t mtime_ns, redisq_claim_fn cb, void *ud)
+{
+	char seen[PATH_MAX + 200];
+	const char *argv[7];
+	size_t len[7];
+	struct claim_req *c;
+	int n, i, rc;
+
+	if (!redisq_up(q) || q->closing)
+		return -ENOTCONN;
+	/* Not the seen key: that one may still linger from the version's
+	 * own job, and this is a new event about it. */
+	n = snprintf(seen, sizeof(seen), "%s:said:%" PRId64 ":%" PRId64 ":%s",
+	    q->prefix, mtime_ns, size, rel);
+	if (n < 0 || (size_t)n >= sizeof(seen))
+		return -ENAMETOOLONG;
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return -ENOMEM;
+	c->q = q;
+	c->cb = cb;
+	c->ud = ud;
+	argv[0] = "SET";
+	argv[1] = seen;
+	argv[2] = q->consumer;
+	argv[3] = "NX";
+	argv[4] = "PX";
+	argv[5] = CLAIM_TTL_MS;
+	for (i = 0; i < 6; i++)
+		len[i] = strlen(argv[i]);
+	len[1] = (size_t)n;
+	if ((rc = redis_conn_command(q->cmd, 0, claim_verdict_cb, c, 6, argv,
+	    len)) < 0) {
+		free(c);
+		return rc;
+	}
+	q->inflight++;
+	return 0;
+}
+
 /* ---- worker side ------------------------------------------------------- */
 
 struct finish_req {
@@ -389,8 +454,8 @@ static void
 send_finish(struct redisq *q, struct held *h)
 {
 	char seen[PATH_MAX + 200];
-	const char *argv[12];
-	size_t len[12];
+	const char *argv[13];
+	size_t len[13];
 	struct finish_req *f;
 	int n = 0, i;
 
@@ -416,10 +481,11 @@ send_finish(struct redisq *q, struct held *h)
 	argv[9] = h->job.path;
 	argv[10] = q->consumer;
 	argv[11] = DEAD_MAXLEN;
-	for (i = 0; i < 12; i++)
+	argv[12] = SEEN_LINGER_MS;
+	for (i = 0; i < 13; i++)
 		len[i] = strlen(argv[i]);
 	len[4] = (size_t)n;
-	if (redis_conn_command(q->cmd, 0, finish_cb, f, 12, argv, len) == 0) {
+	if (redis_conn_command(q->cmd, 0, finish_cb, f, 13, argv, len) == 0) {
 		q->inflight++;
 		return;
 	}
