@@ -19,7 +19,7 @@ deps() {
 	case "$1" in
 	ipc) echo "src/ipc.c" ;;
 	pathmap) echo "src/pathmap.c" ;;
-	config) echo "src/config.c src/pathmap.c src/httputil.c -linih" ;;
+	config) echo "src/config.c src/cluster.c src/pathmap.c src/httputil.c -linih" ;;
 	cluster) echo "src/cluster.c src/config.c src/pathmap.c src/httputil.c -linih -lhiredis" ;;
 	*) echo "src/$1.c" ;;
 	esac
