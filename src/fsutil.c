@@ -1,12 +1,14 @@
 /*
  * fsutil: folder creation shared by the log, the pidfile, the control
- * socket, the supervisor's output tree and the workers' thumbnails.
+ * socket, the supervisor's output tree and the workers' thumbnails; whole
+ * writes for uploads, IPC frames and thumbnails.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fsutil.h"
 
@@ -51,4 +53,22 @@ fs_mkdir_parents(const char *path, mode_t mode)
 		return 0;
 	*slash = '\0';
 	return fs_mkdir_p(buf, mode);
+}
+
+int
+fs_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }

@@ -24,6 +24,7 @@
 
 #include <microhttpd.h>
 
+#include "fsutil.h"
 #include "http.h"
 #include "http_index.h"
 #include "httputil.h"
@@ -352,24 +353,6 @@ req_fail(struct req *r, int status, const char *msg)
 	r->cur_open = false;
 }
 
-static int
-write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static void
 upfile_begin(struct req *r, const char *name)
 {
@@ -411,7 +394,7 @@ upfile_sniff(struct req *r, struct upfile *f)
 		    "(jpeg, png, webp, gif, tiff, heif, avif, jxl)");
 		return;
 	}
-	if (write_all(f->fd, f->head, f->headlen) < 0)
+	if (fs_write_all(f->fd, f->head, f->headlen) < 0)
 		req_fail(r, 500, "cannot write to INPUT_DIR");
 }
 
@@ -438,7 +421,7 @@ upfile_data(struct req *r, const char *data, size_t size)
 		if (r->status)
 			return;
 	}
-	if (size > 0 && write_all(f->fd, data, size) < 0)
+	if (size > 0 && fs_write_all(f->fd, data, size) < 0)
 		req_fail(r, 500, "cannot write to INPUT_DIR");
 }
 

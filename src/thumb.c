@@ -669,25 +669,6 @@ save_to_fd(VipsImage *img, const struct ipc_output_spec *o, int fd)
 	return rc;
 }
 
-/* 0 or an errno. */
-static int
-write_all_fd(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* One output from the decoded image: resize, crop, flatten, save to a
  * fresh temp with the source's times.  0, or -1 with res filled. */
 static int
@@ -739,7 +720,7 @@ render_one(VipsImage *decoded, const char *lazy_loader,
 		g_object_get(mem, "blob", &blob, NULL);
 		size_t len = 0;
 		const void *data = blob ? vips_blob_get(blob, &len) : NULL;
-		int werr = data ? write_all_fd(fd, data, len) : EIO;
+		int werr = data ? -fs_write_all(fd, data, len) : EIO;
 		if (blob)
 			vips_area_unref(VIPS_AREA(blob));
 		VIPS_UNREF(mem);

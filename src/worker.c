@@ -17,28 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "ipc.h"
 #include "thumb.h"
 
 /* One whole frame of the largest size fits, so a complete frame is always
  * decodable from the buffer without growing it. */
 #define RBUF_SIZE (IPC_HDR_SIZE + IPC_MAX_PAYLOAD)
-
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Frames payload w as type/id and writes it.  0 or -errno. */
 static int
@@ -51,7 +36,7 @@ send_frame(int fd, uint16_t type, uint32_t id, struct ipc_writer *w)
 	if (frame == NULL)
 		return -ENOMEM;
 	int n = ipc_encode(frame, cap, type, id, w->buf, w->len);
-	int rc = n < 0 ? n : write_all(fd, frame, (size_t)n);
+	int rc = n < 0 ? n : fs_write_all(fd, frame, (size_t)n);
 	free(frame);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -109,6 +110,42 @@ test_too_long(void **state)
 	free(p);
 }
 
+/* A pipe takes at most its buffer per write: a 1 MiB buffer arrives
+ * whole only if the short writes are continued. */
+static void
+test_write_all_continues_short_writes(void **state)
+{
+	size_t n = 1 << 20, got = 0;
+	char *buf = malloc(n), *back = malloc(n);
+	int p[2];
+	pid_t pid;
+	ssize_t r;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(back);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)(i * 31 + 7);
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		_exit(fs_write_all(p[1], buf, n) == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	while ((r = read(p[0], back + got, n - got)) > 0)
+		got += (size_t)r;
+	close(p[0]);
+	assert_int_equal(got, n);
+	assert_memory_equal(back, buf, n);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* a closed descriptor is an error, not a loop */
+	assert_int_equal(fs_write_all(p[1], buf, 1), -EBADF);
+	free(buf);
+	free(back);
+}
+
 int
 main(void)
 {
@@ -117,6 +154,7 @@ main(void)
 		cmocka_unit_test(test_mkdir_p_refuses_a_file_in_the_way),
 		cmocka_unit_test(test_mkdir_parents_makes_only_the_parents),
 		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_write_all_continues_short_writes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
