@@ -58,6 +58,9 @@ int cluster_parse_url(const char *s, struct cluster_url *u, char *why,
  * before the path) replaced by "(hidden)". */
 void cluster_redact_url(const char *s, char *out, size_t cap);
 
+/* u as a URL, host:port/db in full, the password as "(set)". */
+void cluster_url_string(const struct cluster_url *u, char *out, size_t cap);
+
 /* "PREFIX:jobs", "PREFIX:dead".  0 or -ENAMETOOLONG. */
 int cluster_key(char *out, size_t cap, const char *prefix,
     const char *what);

@@ -143,7 +143,6 @@ void
 cluster_redact_url(const char *s, char *out, size_t cap)
 {
 	struct cluster_url u;
-	bool v6;
 
 	if (cluster_parse_url(s, &u, NULL, 0) < 0) {
 		/* Not a URL we use, but it may still carry a password. */
@@ -160,10 +159,17 @@ cluster_redact_url(const char *s, char *out, size_t cap)
 			snprintf(out, cap, "%s", s);
 		return;
 	}
-	v6 = strchr(u.host, ':') != NULL;
-	snprintf(out, cap, "redis://%s%s%s%s:%d/%d", u.password[0] ?
-	    ":(set)@" : "", v6 ? "[" : "", u.host, v6 ? "]" : "", u.port,
-	    u.db);
+	cluster_url_string(&u, out, cap);
+}
+
+void
+cluster_url_string(const struct cluster_url *u, char *out, size_t cap)
+{
+	bool v6 = strchr(u->host, ':') != NULL;
+
+	snprintf(out, cap, "redis://%s%s%s%s:%d/%d", u->password[0] ?
+	    ":(set)@" : "", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port,
+	    u->db);
 }
 
 int

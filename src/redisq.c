@@ -826,6 +826,7 @@ redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
     const struct redisq_callbacks *cb, void *ud, struct redisq **out)
 {
 	struct redis_conn_opts co;
+	struct cluster_url shown;
 	struct redisq *q;
 	uint64_t every;
 	int rc;
@@ -851,9 +852,9 @@ redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
 	q->st.role = o->produce && o->consume ? "all" : o->produce ?
 	    "watcher" : "worker";
 	snprintf(q->st.consumer, sizeof(q->st.consumer), "%s", q->consumer);
-	snprintf(q->st.url, sizeof(q->st.url), "redis://%s%s%s:%d/%d",
-	    strchr(o->url.host, ':') ? "[" : "", o->url.host,
-	    strchr(o->url.host, ':') ? "]" : "", o->url.port, o->url.db);
+	shown = o->url;
+	shown.password[0] = '\0';
+	cluster_url_string(&shown, q->st.url, sizeof(q->st.url));
 
 	uv_timer_init(loop, &q->tick);
 	uv_timer_init(loop, &q->grace);
