@@ -381,9 +381,9 @@ int
 redisq_claim(struct redisq *q, const char *rel, int64_t size,
     int64_t mtime_ns, redisq_claim_fn cb, void *ud)
 {
-	char seen[PATH_MAX + 200];
-	const char *argv[7];
-	size_t len[7];
+	char key[PATH_MAX + 200];
+	const char *argv[6];
+	size_t len[6];
 	struct claim_req *c;
 	int n, i, rc;
 
@@ -391,9 +391,9 @@ redisq_claim(struct redisq *q, const char *rel, int64_t size,
 		return -ENOTCONN;
 	/* Not the seen key: that one may still linger from the version's
 	 * own job, and this is a new event about it. */
-	n = snprintf(seen, sizeof(seen), "%s:said:%" PRId64 ":%" PRId64 ":%s",
+	n = snprintf(key, sizeof(key), "%s:said:%" PRId64 ":%" PRId64 ":%s",
 	    q->prefix, mtime_ns, size, rel);
-	if (n < 0 || (size_t)n >= sizeof(seen))
+	if (n < 0 || (size_t)n >= sizeof(key))
 		return -ENAMETOOLONG;
 	if ((c = malloc(sizeof(*c))) == NULL)
 		return -ENOMEM;
@@ -401,7 +401,7 @@ redisq_claim(struct redisq *q, const char *rel, int64_t size,
 	c->cb = cb;
 	c->ud = ud;
 	argv[0] = "SET";
-	argv[1] = seen;
+	argv[1] = key;
 	argv[2] = q->consumer;
 	argv[3] = "NX";
 	argv[4] = "PX";
