@@ -20,6 +20,7 @@
 #include <glib.h>
 
 #include "config.h"
+#include "filelist.h"
 #include "ipc.h"
 #include "thumb.h"
 
@@ -105,19 +106,8 @@ main(int argc, char **argv)
 	}
 	if (thumb_init(argv[0], "jpg,jpeg,png,webp") != 0)
 		return 70;
-	if (listfile) {
-		char *text = NULL;
-		if (!g_file_get_contents(listfile, &text, NULL, NULL))
-			return 66;
-		char **lines = g_strsplit(text, "\n", -1);
-		for (char **l = lines; *l; l++)
-			if (**l)
-				g_ptr_array_add(files, g_strdup(*l));
-		g_strfreev(lines);
-		g_free(text);
-	}
-	for (int i = optind; i < argc; i++)
-		g_ptr_array_add(files, g_strdup(argv[i]));
+	if (bench_files(files, listfile, argv + optind, argc - optind) < 0)
+		return 66;
 
 	FILE *tf = timesfile ? fopen(timesfile, "w") : NULL;
 	if (warm && files->len > 0 &&

@@ -28,6 +28,8 @@
 
 #include <vips/vips.h>
 
+#include "filelist.h"
+
 #define MAXP 16
 
 struct preset {
@@ -195,21 +197,10 @@ main(int argc, char **argv)
 	}
 	if (npresets == 0)
 		parse_presets("300x300");
-	if (listfile) {
-		char *text = NULL;
-		if (!g_file_get_contents(listfile, &text, NULL, NULL)) {
-			fprintf(stderr, "vloop: cannot read %s\n", listfile);
-			return 66;
-		}
-		char **lines = g_strsplit(text, "\n", -1);
-		for (char **l = lines; *l; l++)
-			if (**l)
-				g_ptr_array_add(files, g_strdup(*l));
-		g_strfreev(lines);
-		g_free(text);
+	if (bench_files(files, listfile, argv + optind, argc - optind) < 0) {
+		fprintf(stderr, "vloop: cannot read %s\n", listfile);
+		return 66;
 	}
-	for (int i = optind; i < argc; i++)
-		g_ptr_array_add(files, g_strdup(argv[i]));
 
 	FILE *tf = timesfile ? fopen(timesfile, "w") : NULL;
 	if (timesfile && tf == NULL) {
