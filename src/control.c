@@ -27,12 +27,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "fsutil.h"
 #include "json.h"
+#include "timeutil.h"
 
 #define EX_UNAVAILABLE	69
 #define EX_OSERR	71
@@ -680,15 +680,6 @@ control_rate_sum(const struct control_rate *r, uint64_t now_ms)
 
 /* ---- rendering --------------------------------------------------------- */
 
-static int64_t
-wall_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 fmt_duration(char *buf, size_t cap, int64_t s)
 {
@@ -814,7 +805,7 @@ static void
 render_status(struct out *o, const struct control_status *st)
 {
 	const struct control_recent *r = st->recent;
-	int64_t now = wall_now_ms();
+	int64_t now = time_wall_ms();
 	char ts[32];
 	struct out t;
 	unsigned i, k;
@@ -1386,26 +1377,17 @@ send_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads up to the first '\n' (or EOF).  0, -ETIMEDOUT, -E2BIG, -errno. */
 static int
 read_line(int fd, struct out *o)
 {
-	int64_t deadline = mono_ms() + CLIENT_TIMEOUT_MS, left;
+	int64_t deadline = time_mono_ms() + CLIENT_TIMEOUT_MS, left;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	char buf[8192];
 	ssize_t n;
 
 	for (;;) {
-		if ((left = deadline - mono_ms()) <= 0)
+		if ((left = deadline - time_mono_ms()) <= 0)
 			return -ETIMEDOUT;
 		n = poll(&pfd, 1, (int)left);
 		if (n == -1 && errno == EINTR)

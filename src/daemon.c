@@ -33,6 +33,7 @@
 #include "pidfile.h"
 #include "pool.h"
 #include "redisq.h"
+#include "timeutil.h"
 #include "uptodate.h"
 #include "watcher.h"
 
@@ -97,15 +98,6 @@ struct daemon {
 	char consumer[160];
 	struct cluster_stats cst;	/* for status and /metrics */
 };
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int64_t
 ts_ns(const struct timespec *t)
@@ -260,7 +252,7 @@ outcome_failed(struct daemon *d, const char *rel, const char *error,
 
 	d->n_failed++;
 	control_rate_add(&d->rate_failed, uv_now(&d->loop), 1);
-	control_recent_add(&d->recent, (int64_t)wall_ms(), rel, error);
+	control_recent_add(&d->recent, time_wall_ms(), rel, error);
 	http_job_failed(d->http, rel, error);
 	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
 		json_str(j, "file", rel);
@@ -1172,7 +1164,7 @@ log_stats(struct daemon *d, const char *event, const char *reason)
 		json_int(j, "worker_restarts", (int64_t)pool_restarts(d->pool));
 	}
 	json_int(j, "bytes_out", (int64_t)d->bytes_out);
-	json_int(j, "uptime_s", (int64_t)((wall_ms() - d->start_ms) / 1000));
+	json_int(j, "uptime_s", (time_wall_ms() - (int64_t)d->start_ms) / 1000);
 	log_commit(&d->lg);
 }
 
@@ -1938,7 +1930,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	struct daemon *d;
 	struct json_buf *j;
 	const char *names[CONFIG_MAX_PRESETS];
-	uint64_t t0 = wall_ms();
+	uint64_t t0 = time_wall_ms();
 	int rc, i, status;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
@@ -2148,7 +2140,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		    (unsigned long long)d->n_done,
 		    (unsigned long long)d->n_skipped,
 		    (unsigned long long)d->n_failed,
-		    (double)(wall_ms() - t0) / 1000.0);
+		    (double)(time_wall_ms() - t0) / 1000.0);
 		if (d->n_failed > 0)
 			status = 1;
 		if (d->stop_reason && strcmp(d->stop_reason, "finished"))

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/inotify.h>
@@ -22,6 +21,7 @@
 
 #include "batch.h"
 #include "pathmap.h"
+#include "timeutil.h"
 #include "watcher.h"
 
 #define INOTIFY_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
@@ -81,15 +81,6 @@ struct watcher {
 };
 
 static void walk_dir(struct watcher *, const char *, struct watcher_scan_stats *);
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool
 excluded(const struct watcher *w, const char *rel)
@@ -175,7 +166,7 @@ settle_tick(uv_timer_t *t)
 	struct batch_item *it;
 	char path[PATH_MAX];
 	struct stat st;
-	uint64_t now = now_ms(), mt;
+	uint64_t now = time_wall_ms(), mt;
 
 	batch_queue_init(&again);
 	while ((it = batch_queue_pop(&w->settling)) != NULL) {
@@ -203,7 +194,7 @@ static void
 consider_file(struct watcher *w, const char *rel, const struct stat *st,
     enum watcher_why why, struct watcher_scan_stats *stats)
 {
-	uint64_t mt, now = now_ms();
+	uint64_t mt, now = time_wall_ms();
 
 	mt = (uint64_t)st->st_mtim.tv_sec * 1000 +
 	    (uint64_t)st->st_mtim.tv_nsec / 1000000;
@@ -404,12 +395,12 @@ static void
 full_walk(struct watcher *w, const char *reason)
 {
 	struct watcher_scan_stats st = { 0 };
-	uint64_t t0 = now_ms();
+	uint64_t t0 = time_wall_ms();
 
 	w->walking = true;
 	st.reason = reason;
 	walk_dir(w, "", &st);
-	st.ms = now_ms() - t0;
+	st.ms = time_wall_ms() - t0;
 	w->walking = false;
 	if (w->cb.on_scan_done)
 		w->cb.on_scan_done(w->ud, &st);
@@ -470,7 +461,7 @@ static void
 flush_moves(struct watcher *w, bool all)
 {
 	struct pending_move **pp = &w->moves, *m;
-	uint64_t now = now_ms();
+	uint64_t now = time_wall_ms();
 
 	while ((m = *pp) != NULL) {
 		if (!all && m->at_ms + MOVE_PAIR_MS > now) {
@@ -585,7 +576,7 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		}
 		m->cookie = ev->cookie;
 		m->is_dir = is_dir;
-		m->at_ms = now_ms();
+		m->at_ms = time_wall_ms();
 		m->next = w->moves;
 		w->moves = m;
 		uv_timer_start(&w->move_timer, move_tick, MOVE_PAIR_MS, 0);
@@ -698,7 +689,7 @@ fse_cb(uv_fs_event_t *h, const char *name, int events, int status)
 	/* Every change restarts the quiet period: there is no
 	 * close-after-write here. */
 	if (!batch_queue_contains(&w->settling, rel))
-		settle_add(w, rel, now_ms() + (uint64_t)w->cfg->settle_ms);
+		settle_add(w, rel, time_wall_ms() + (uint64_t)w->cfg->settle_ms);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
