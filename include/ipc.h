@@ -76,7 +76,8 @@ int ipc_reader_end(struct ipc_reader *r);
 
 /* The job and result payloads. */
 struct ipc_output_spec {
-	char path[4096];	/* final output path (worker writes a temp beside it) */
+	char path[4096];	/* final output path below out_root (worker writes a
+				 * temp beside it) */
 	uint32_t width, height;
 	uint8_t fit;		/* enum fit */
 	char gravity[16];
@@ -87,7 +88,14 @@ struct ipc_output_spec {
 };
 
 struct ipc_job {
-	char src[4096];		/* absolute source path */
+	char src[4096];		/* absolute source path, below in_root */
+	/* The roots the worker resolves src and every output path beneath,
+	 * following no symlink (beneath.h); real paths, no trailing '/'. */
+	char in_root[4096];
+	char out_root[4096];
+	/* The file the supervisor inspected: the worker refuses another one
+	 * found at src (swapped since).  Both 0: not checked. */
+	uint64_t src_dev, src_ino;
 	int64_t max_pixels;
 	int64_t src_mtime_ns;	/* copied to outputs' mtime (up-to-date check) */
 	char background[32];

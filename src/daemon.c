@@ -374,6 +374,12 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 	if (in->job) {
 		memset(in->job, 0, sizeof(*in->job));
 		snprintf(in->job->src, sizeof(in->job->src), "%s", in->src);
+		snprintf(in->job->in_root, sizeof(in->job->in_root), "%s",
+		    d->in_root);
+		snprintf(in->job->out_root, sizeof(in->job->out_root), "%s",
+		    d->out_root);
+		in->job->src_dev = (uint64_t)in->st.st_dev;
+		in->job->src_ino = (uint64_t)in->st.st_ino;
 		in->job->max_pixels = cfg->max_pixels;
 		in->job->src_mtime_ns = ts_ns(&in->st.st_mtim);
 		snprintf(in->job->background, sizeof(in->job->background),

@@ -311,6 +311,8 @@ ipc_job_encode(struct ipc_writer *w, const struct ipc_job *job)
 	uint32_t i;
 
 	if (!field_ok(job->src, sizeof(job->src)) ||
+	    !field_ok(job->in_root, sizeof(job->in_root)) ||
+	    !field_ok(job->out_root, sizeof(job->out_root)) ||
 	    !field_ok(job->background, sizeof(job->background)) ||
 	    job->noutputs > IPC_MAX_OUTPUTS)
 		return -EINVAL;
@@ -319,6 +321,10 @@ ipc_job_encode(struct ipc_writer *w, const struct ipc_job *job)
 			return -EINVAL;
 
 	ipc_put_str(w, job->src);
+	ipc_put_str(w, job->in_root);
+	ipc_put_str(w, job->out_root);
+	ipc_put_i64(w, (int64_t)job->src_dev);
+	ipc_put_i64(w, (int64_t)job->src_ino);
 	ipc_put_i64(w, job->max_pixels);
 	ipc_put_i64(w, job->src_mtime_ns);
 	ipc_put_str(w, job->background);
@@ -350,6 +356,10 @@ ipc_job_decode(const uint8_t *p, size_t len, struct ipc_job *job)
 	memset(job, 0, sizeof(*job));
 	ipc_reader_init(&r, p, len);
 	ipc_get_str(&r, job->src, sizeof(job->src));
+	ipc_get_str(&r, job->in_root, sizeof(job->in_root));
+	ipc_get_str(&r, job->out_root, sizeof(job->out_root));
+	job->src_dev = (uint64_t)ipc_get_i64(&r);
+	job->src_ino = (uint64_t)ipc_get_i64(&r);
 	job->max_pixels = ipc_get_i64(&r);
 	job->src_mtime_ns = ipc_get_i64(&r);
 	ipc_get_str(&r, job->background, sizeof(job->background));

@@ -23,6 +23,10 @@ make_job(void)
 	assert_non_null(job);
 	memset(job->src, 'a', sizeof(job->src) - 1);	/* longest path */
 	job->src[0] = '/';
+	memset(job->in_root, 'i', sizeof(job->in_root) - 1);
+	strcpy(job->out_root, "/out");
+	job->src_dev = UINT64_MAX;
+	job->src_ino = (uint64_t)1 << 63;
 	job->max_pixels = INT64_MAX;
 	job->src_mtime_ns = INT64_MIN;
 	strcpy(job->background, "#ffffff");
@@ -50,6 +54,10 @@ assert_jobs_equal(const struct ipc_job *a, const struct ipc_job *b)
 	uint32_t i;
 
 	assert_string_equal(a->src, b->src);
+	assert_string_equal(a->in_root, b->in_root);
+	assert_string_equal(a->out_root, b->out_root);
+	assert_true(a->src_dev == b->src_dev);
+	assert_true(a->src_ino == b->src_ino);
 	assert_true(a->max_pixels == b->max_pixels);
 	assert_true(a->src_mtime_ns == b->src_mtime_ns);
 	assert_string_equal(a->background, b->background);
@@ -558,6 +566,10 @@ craft_job(struct ipc_writer *w, uint32_t noutputs, uint32_t written,
 
 	ipc_writer_init(w);
 	ipc_put_str(w, "/in/a.jpg");
+	ipc_put_str(w, "/in");
+	ipc_put_str(w, "/out");
+	ipc_put_i64(w, 7);	/* src_dev */
+	ipc_put_i64(w, 42);	/* src_ino */
 	ipc_put_i64(w, 100000000);
 	ipc_put_i64(w, 1700000000000000000);
 	ipc_put_str(w, "255,255,255");
@@ -645,6 +657,10 @@ test_job_src_with_nul_rejected(void **state)
 	ipc_put_u8(&w, 0);
 	ipc_put_u8(&w, 'b');
 	ipc_put_u8(&w, 'c');
+	ipc_put_str(&w, "/");	/* in_root */
+	ipc_put_str(&w, "/o");	/* out_root */
+	ipc_put_i64(&w, 0);	/* src_dev, src_ino */
+	ipc_put_i64(&w, 0);
 	ipc_put_i64(&w, 0);
 	ipc_put_i64(&w, 0);
 	ipc_put_str(&w, "");
