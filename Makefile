@@ -20,7 +20,7 @@ BIN      := $(BUILD)/thumbwatch
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e asan fuzz bench bench-cluster clean \
+.PHONY: all deps deps-run run test unit e2e asan fuzz bench bench-cluster clean \
     check-config
 
 all: $(BIN)
@@ -49,16 +49,19 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB) | $(BUILD)/tests
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
 
-# Installs the Debian packages the build, the daemon and the tests need,
-# only when something is missing.
-deps:
-	@sh tests/install-deps.sh
+# Install the Debian packages that are missing: deps-run what building
+# and running the daemon needs, deps that plus what the tests need.
+deps-run:
+	@sh tests/install-deps.sh run
 
-run: deps
+deps:
+	@sh tests/install-deps.sh test
+
+run: deps-run
 	$(MAKE) all
 	./$(BIN) run
 
-check-config: all
+check-config: deps-run all
 	./$(BIN) check-config
 
 unit: $(UNIT_BIN)

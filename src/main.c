@@ -12,7 +12,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <hiredis.h>
+#include <microhttpd.h>
 #include <uv.h>
+#include <vips/vips.h>
 
 #include "config.h"
 #include "control.h"
@@ -242,6 +245,19 @@ control_command(const struct cli *cli, const struct config *cfg)
 	return rc;
 }
 
+/* The libraries a bug report needs: the ones linked at run time where they
+ * say (libvips, libuv, libmicrohttpd), hiredis as built.  vips_version()
+ * reads constants: libvips is not initialised in the supervisor. */
+static void
+print_version(void)
+{
+	printf("thumbwatch %s\n", THUMBWATCH_VERSION);
+	printf("libvips %d.%d.%d, libuv %s, libmicrohttpd %s, hiredis %d.%d.%d\n",
+	    vips_version(0), vips_version(1), vips_version(2),
+	    uv_version_string(), MHD_get_version(), HIREDIS_MAJOR,
+	    HIREDIS_MINOR, HIREDIS_PATCH);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -288,8 +304,7 @@ main(int argc, char **argv)
 			goto out;
 		}
 		if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("thumbwatch %s (libuv %s)\n", THUMBWATCH_VERSION,
-			    uv_version_string());
+			print_version();
 			rc = 0;
 			goto out;
 		}

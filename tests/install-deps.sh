@@ -1,9 +1,32 @@
 #!/bin/sh
-# Installs what building, running and testing thumbwatch needs on Debian,
-# only when something is missing (a no-op on a ready machine).
+# Installs what thumbwatch needs on Debian, only when something is missing
+# (a no-op on a ready machine).
+#   install-deps.sh run    what building and running the daemon needs
+#                          (`make run`): a compiler and the -dev packages
+#   install-deps.sh [test] that plus what the tests need (`make test`):
+#                          clang, cmocka, pytest, redis-server, mandoc,
+#                          systemd, and the browser test's Chromium
+# --list prints the Debian packages the mode would install, and exits.
 set -eu
+mode=test list=""
+for a in "$@"; do
+	case "$a" in
+	run|test) mode=$a ;;
+	--list) list=yes ;;
+	*) echo "usage: install-deps.sh [run|test] [--list]" >&2; exit 64 ;;
+	esac
+done
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
+
+run_pkgs="build-essential pkg-config xxd libvips-dev libuv1-dev libinih-dev
+    libmicrohttpd-dev libhiredis-dev"
+test_pkgs="$run_pkgs clang libclang-rt-14-dev libvips-tools libcmocka-dev
+    jq python3 python3-pytest redis-server redis-tools mandoc man-db systemd"
+if [ -n "$list" ]; then
+	if [ "$mode" = run ]; then echo $run_pkgs; else echo $test_pkgs chromium nodejs npm; fi
+	exit 0
+fi
 
 # The browser test (tests/e2e/test_http_browser.py): Debian's chromium and
 # playwright-core from npm.  Optional: the test skips without them, so a
@@ -30,9 +53,21 @@ browser_deps() {
 }
 
 need=""
-for pc in vips libuv inih libmicrohttpd hiredis cmocka; do
+for pc in vips libuv inih libmicrohttpd hiredis; do
 	pkg-config --exists "$pc" 2>/dev/null || need=yes
 done
+for cmd in cc pkg-config xxd; do
+	command -v "$cmd" >/dev/null 2>&1 || need=yes
+done
+if [ "$mode" = run ]; then
+	[ -z "$need" ] && exit 0
+	echo "thumbwatch: installing build dependencies: $run_pkgs" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+	    --no-install-recommends $run_pkgs >/dev/null
+	exit 0
+fi
+pkg-config --exists cmocka 2>/dev/null || need=yes
 # mandoc, man (man-db) and systemd-analyze (systemd): the service tests
 # lint the man pages and verify the systemd unit.  xxd embeds the HTTP
 # page in the binary.  redis-server: the scaling-out tests start their own.
@@ -46,12 +81,7 @@ if [ -z "$need" ]; then
 	exit 0
 fi
 
-pkgs="build-essential pkg-config clang libclang-rt-14-dev libvips-dev libvips-tools
-    libuv1-dev libinih-dev libmicrohttpd-dev libhiredis-dev libcmocka-dev
-    xxd jq python3 redis-server redis-tools
-    python3-pytest
-    mandoc man-db systemd"
-echo "thumbwatch: installing build and test dependencies: $pkgs" >&2
+echo "thumbwatch: installing build and test dependencies: $test_pkgs" >&2
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $test_pkgs >/dev/null
 browser_deps

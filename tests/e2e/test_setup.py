@@ -1,0 +1,51 @@
+"""What a new user meets first: `make run`'s installs and `--version`."""
+
+import re
+import subprocess
+
+from conftest import REPO, run_tw
+
+# What only the tests use: a daemon user must not get these from `make run`.
+TEST_ONLY = {"clang", "libclang-rt-14-dev", "libcmocka-dev", "python3-pytest",
+             "redis-server", "redis-tools", "mandoc", "man-db", "systemd",
+             "chromium", "nodejs", "npm", "jq", "libvips-tools"}
+
+
+def deps(*args):
+    r = subprocess.run(["sh", str(REPO / "tests" / "install-deps.sh"), *args],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r
+    return set(r.stdout.decode().split())
+
+
+def test_make_run_installs_only_what_the_daemon_needs():
+    run = deps("run", "--list")
+    assert run, "the run list is empty"
+    assert not run & TEST_ONLY, sorted(run & TEST_ONLY)
+    # the build needs a compiler and every library it links
+    for pkg in ("build-essential", "pkg-config", "libvips-dev", "libuv1-dev",
+                "libinih-dev", "libmicrohttpd-dev", "libhiredis-dev"):
+        assert pkg in run, pkg
+    # `make test` still gets everything
+    assert TEST_ONLY <= deps("test", "--list")
+    # and the Makefile's run target uses the run list, test the test list
+    n = subprocess.run(["make", "-n", "-C", str(REPO), "run"],
+                       capture_output=True, timeout=60).stdout.decode()
+    assert "install-deps.sh run" in n, n
+    n = subprocess.run(["make", "-n", "-C", str(REPO), "test"],
+                       capture_output=True, timeout=60).stdout.decode()
+    assert "install-deps.sh test" in n, n
+
+
+def test_run_folder_is_ignored_by_git():
+    r = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "run/x"],
+                       timeout=30)
+    assert r.returncode == 0, "run/ (the default RUNTIME_DIR) is not ignored"
+
+
+def test_version_names_the_libraries(tmp_path):
+    r = run_tw(["--version"], cwd=tmp_path)
+    assert r.returncode == 0, r
+    out = r.stdout.decode()
+    for lib in ("libvips", "libuv", "libmicrohttpd"):
+        assert re.search(lib + r" \d+\.\d+\.\d+", out), out
