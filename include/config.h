@@ -90,12 +90,21 @@ struct config {
 
 	/* per table key: where its value came from (index = key index) */
 	char (*sources)[CONFIG_SOURCE_MAX];
+
+	/* Lines to show once loaded: THUMBWATCH_ names in the environment
+	 * that are no key (Kubernetes makes THUMBWATCH_SERVICE_HOST, ...
+	 * for a Service called thumbwatch), each ending in '\n'. */
+	char warnings[1024];
 };
 
 /* Fills every key with its built-in default and the default `thumb`
  * preset.  Returns 0 or -ENOMEM. */
 int config_init(struct config *cfg);
 void config_free(struct config *cfg);
+
+/* The table key nearest to name (edit distance, any case, without the
+ * THUMBWATCH_ prefix) when it is close enough to be a typo, else NULL. */
+const char *config_closest_key(const char *name);
 
 /* Sets KEY (without THUMBWATCH_ prefix, any case) to value, recording
  * source.  On a bad key or value returns -EINVAL and writes to err a message

@@ -1268,6 +1268,70 @@ static bool reserved_name(const char *key)
 	return false;
 }
 
+/* Levenshtein distance, case-insensitive, of two short names. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, prev, cur, tmp;
+	size_t row[QUOTE_MAX + 1];
+
+	if (lb > QUOTE_MAX)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			cur = prev + (toupper((unsigned char)a[i - 1]) !=
+			    toupper((unsigned char)b[j - 1]));
+			if (row[j] + 1 < cur)
+				cur = row[j] + 1;
+			if (row[j - 1] + 1 < cur)
+				cur = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = cur;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+const char *config_closest_key(const char *name)
+{
+	const char *best = NULL;
+	size_t d, bestd = SIZE_MAX, i;
+
+	if (has_prefix(name, strlen(name)))
+		name += PREFIX_LEN;
+	for (i = 0; i < NKEYS; i++) {
+		d = edit_distance(name, keys[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = keys[i].name;
+		}
+	}
+	/* a third of the name, at least 2: WORKER -> WORKERS, LOGFILE ->
+	 * LOG_FILE, but PORT is no typo of anything */
+	return bestd <= (strlen(name) / 3 > 2 ? strlen(name) / 3 : 2) &&
+	    bestd < strlen(name) ? best : NULL;
+}
+
+/* An unknown THUMBWATCH_ name in the environment is a warning, not an
+ * error: the environment is shared with whatever else runs the process
+ * (an orchestrator's service variables), unlike the files and flags. */
+static void warn_unknown_env(struct config *cfg, const char *name)
+{
+	size_t used = strlen(cfg->warnings);
+	const char *near = config_closest_key(name);
+
+	if (used >= sizeof(cfg->warnings) - 1)
+		return;
+	snprintf(cfg->warnings + used, sizeof(cfg->warnings) - used,
+	    "environment: %.64s: unknown key, ignored%s%s%s\n", name,
+	    near ? " (did you mean " PREFIX : "", near ? near : "",
+	    near ? "?)" : "");
+}
+
 int config_load_environ(struct config *cfg, char *const *envp, char *err,
     size_t errlen)
 {
@@ -1283,13 +1347,19 @@ int config_load_environ(struct config *cfg, char *const *envp, char *err,
 		klen = (size_t)(eq - *envp);
 		if (!has_prefix(*envp, klen))
 			continue;
-		if (klen >= sizeof(name))
-			return unknown_key("environment", *envp, klen, err,
-			    errlen);
+		if (klen >= sizeof(name)) {
+			key_label(*envp, klen, name, sizeof(name));
+			warn_unknown_env(cfg, name);
+			continue;
+		}
 		memcpy(name, *envp, klen);
 		name[klen] = '\0';
 		if (reserved_name(name))
 			continue;
+		if (find_def(keys, NKEYS, name + PREFIX_LEN) == NULL) {
+			warn_unknown_env(cfg, name);
+			continue;
+		}
 		rc = config_set(cfg, name, eq + 1, "environment", err, errlen);
 		if (rc != 0)
 			return rc;

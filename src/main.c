@@ -417,6 +417,11 @@ main(int argc, char **argv)
 		rc = EX_CONFIG;
 		goto out;
 	}
+	/* Once, at start: a reload reads the same environment. */
+	for (const char *w = cfg.warnings, *nl; *w; w = nl + 1) {
+		nl = strchr(w, '\n');
+		fprintf(stderr, "thumbwatch: warning: %.*s\n", (int)(nl - w), w);
+	}
 	if (!strcmp(cli.command, "check-config")) {
 		config_dump(&cfg, stdout);
 		config_free(&cfg);

@@ -3,7 +3,7 @@
 import re
 import subprocess
 
-from conftest import REPO, run_tw
+from conftest import REPO, make_jpeg, run_tw
 
 # What only the tests use: a daemon user must not get these from `make run`.
 TEST_ONLY = {"clang", "libclang-rt-14-dev", "libcmocka-dev", "python3-pytest",
@@ -49,3 +49,23 @@ def test_version_names_the_libraries(tmp_path):
     out = r.stdout.decode()
     for lib in ("libvips", "libuv", "libmicrohttpd"):
         assert re.search(lib + r" \d+\.\d+\.\d+", out), out
+
+
+def test_orchestrator_variables_warn_but_do_not_stop_the_daemon(daemons):
+    # What Kubernetes injects for a Service named thumbwatch.
+    env = {"THUMBWATCH_SERVICE_HOST": "10.0.0.7",
+           "THUMBWATCH_SERVICE_PORT": "8080",
+           "THUMBWATCH_PORT": "tcp://10.0.0.7:8080",
+           "THUMBWATCH_PORT_8080_TCP_ADDR": "10.0.0.7",
+           "THUMBWATCH_WORKER": "3"}
+    d = daemons.start(env=env)
+    make_jpeg(d.input / "a.jpg")
+    d.wait_done("a.jpg")
+    err = d.stderr().decode()
+    assert "THUMBWATCH_SERVICE_HOST: unknown key, ignored" in err, err
+    assert "did you mean THUMBWATCH_WORKERS?" in err, err
+    # in a file or on the command line a typo stays an error
+    (d.root / "typo.env").write_text("THUMBWATCH_WORKER=3\n")
+    r = run_tw(["check-config", "--config", str(d.ini), "--env-file",
+                str(d.root / "typo.env")], cwd=d.root)
+    assert r.returncode == 78 and b"WORKER: unknown key" in r.stderr, r

@@ -432,15 +432,41 @@ static void test_error_unknown_key(void **state)
 	    "OTHER=1\nTHUMBWATCH_FOO_BAR=1\n", ".env", err, sizeof(err)),
 	    -EINVAL);
 	assert_string_equal(err, ".env:3: FOO_BAR: unknown key");
-	assert_int_equal(config_load_environ(&cfg, envp, err, sizeof(err)),
-	    -EINVAL);
-	assert_string_equal(err, "environment: FOO_BAR: unknown key");
+	/* the environment is shared with an orchestrator's variables: only
+	 * a warning there (issue: THUMBWATCH_SERVICE_HOST from Kubernetes) */
+	assert_int_equal(config_load_environ(&cfg, envp, err, sizeof(err)), 0);
+	assert_string_equal(cfg.warnings,
+	    "environment: THUMBWATCH_FOO_BAR: unknown key, ignored\n");
 	config_free(&cfg);
 	set_error("colour", "red", "src: COLOUR: unknown key");
 	ini_error("workers = 2\nfoo_bar = 1\n",
 	    "t.ini:2: FOO_BAR: unknown key");
 	ini_error("[preset a]\nwidth = 1\ncolour = red\n",
 	    "t.ini:3: [preset a] colour: unknown key");
+}
+
+static void test_environ_unknown_names_warn_with_the_closest_key(
+    void **state)
+{
+	struct config cfg;
+	char *envp[] = { "THUMBWATCH_SERVICE_HOST=10.0.0.1",
+	    "THUMBWATCH_PORT=tcp://10.0.0.1:80", "THUMBWATCH_WORKER=3",
+	    "THUMBWATCH_WORKERS=2", "THUMBWATCH_LOGFILE=x", NULL };
+
+	(void)state;
+	init(&cfg);
+	assert_int_equal(config_load_environ(&cfg, envp, err, sizeof(err)), 0);
+	assert_int_equal(cfg.workers, 2);	/* known keys still apply */
+	assert_string_equal(cfg.warnings,
+	    "environment: THUMBWATCH_SERVICE_HOST: unknown key, ignored\n"
+	    "environment: THUMBWATCH_PORT: unknown key, ignored\n"
+	    "environment: THUMBWATCH_WORKER: unknown key, ignored (did you "
+	    "mean THUMBWATCH_WORKERS?)\n"
+	    "environment: THUMBWATCH_LOGFILE: unknown key, ignored (did you "
+	    "mean THUMBWATCH_LOG_FILE?)\n");
+	config_free(&cfg);
+	assert_string_equal(config_closest_key("input_dri"), "INPUT_DIR");
+	assert_null(config_closest_key("PORT"));
 }
 
 static void test_environ_ignores_unprefixed(void **state)
@@ -1322,6 +1348,8 @@ int main(void)
 		cmocka_unit_test(test_error_bad_enum),
 		cmocka_unit_test(test_error_bad_bool),
 		cmocka_unit_test(test_error_unknown_key),
+		cmocka_unit_test(
+		    test_environ_unknown_names_warn_with_the_closest_key),
 		cmocka_unit_test(test_environ_ignores_unprefixed),
 		cmocka_unit_test(test_error_bad_template),
 		cmocka_unit_test(test_error_too_long),
