@@ -1890,6 +1890,14 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 	struct stat sb;
 	int rc;
 
+	/* `once` over a mistyped folder must not succeed on an empty new
+	 * one; `run` makes its documented default data/input. */
+	if (stat(cfg->input_dir, &sb) == -1 && errno == ENOENT &&
+	    d->mode == DAEMON_ONCE) {
+		dprintf(2, "thumbwatch: INPUT_DIR %s does not exist (once never "
+		    "creates it)\n", cfg->input_dir);
+		return 66;
+	}
 	if (stat(cfg->input_dir, &sb) == -1 && errno == ENOENT) {
 		if ((rc = fs_mkdir_p(cfg->input_dir, 0755)) < 0) {
 			dprintf(2, "thumbwatch: INPUT_DIR %s does not exist and "

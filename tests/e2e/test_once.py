@@ -112,3 +112,18 @@ def test_once_log_level_filters(tmp_path):
         [e for e in ev if e["level"] not in ("warn", "error")]
     assert [e["file"] for e in ev if e["event"] == "failed"] == ["bad.jpg"]
     assert not [e for e in ev if e["event"] == "done"]
+
+
+def test_once_never_creates_a_mistyped_input_folder(tmp_path):
+    # `thumbwatch once --input-dir ~/Picturs` must not "succeed" on a new,
+    # empty folder.
+    r, err = once(tmp_path)
+    assert r.returncode == 66, (r.returncode, err)
+    assert "does not exist" in err and str(tmp_path / "in") in err, err
+    assert not (tmp_path / "in").exists()
+
+
+def test_help_says_where_once_logs(tmp_path):
+    out = run_tw(["--help"], cwd=tmp_path).stdout.decode()
+    once_help = out[out.index("  once"):out.index("  check-config")]
+    assert "LOG_FILE" in once_help and "must exist" in once_help, once_help
