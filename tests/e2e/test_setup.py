@@ -69,3 +69,31 @@ def test_orchestrator_variables_warn_but_do_not_stop_the_daemon(daemons):
     r = run_tw(["check-config", "--config", str(d.ini), "--env-file",
                 str(d.root / "typo.env")], cwd=d.root)
     assert r.returncode == 78 and b"WORKER: unknown key" in r.stderr, r
+
+
+def ini_sections(text):
+    """{section: {key: value}} of INI text, comments and '; ' prefixes
+    dropped (the shipped presets are commented out)."""
+    out, cur = {}, None
+    for line in text.splitlines():
+        line = re.sub(r"^;\s?", "", line.strip())
+        line = re.sub(r"\s+;.*$", "", line).strip()
+        if line.startswith("[") and line.endswith("]"):
+            cur = out.setdefault(line[1:-1], {})
+        elif cur is not None and "=" in line and not line.startswith("#"):
+            k, v = (x.strip() for x in line.split("=", 1))
+            cur[k] = v
+    return out
+
+
+def test_readme_preset_example_is_the_shipped_one():
+    shipped = ini_sections((REPO / "config" / "thumbwatch.ini").read_text())
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"```ini\n(\[preset square\].*?)```", readme, re.S)
+    assert block, "README has no [preset square] example"
+    assert ini_sections(block.group(1))["preset square"] == \
+        shipped["preset square"]
+    # every shipped preset, enabled, is a different size or format
+    presets = [tuple(sorted(v.items())) for k, v in shipped.items()
+               if k.startswith("preset ")]
+    assert len(presets) == len(set(presets)), presets
