@@ -34,6 +34,8 @@ void json_end(struct json_buf *j);		/* "}" */
  * json_close with '}' or ']'. */
 void json_open(struct json_buf *j, const char *key, char bracket);
 void json_close(struct json_buf *j, char bracket);
+/* The separator and "key": of a value the caller appends with json_raw. */
+void json_key(struct json_buf *j, const char *key);
 void json_str(struct json_buf *j, const char *key, const char *val);
 /* val of len bytes (may contain NULs, escaped as \u0000). */
 void json_strn(struct json_buf *j, const char *key, const char *val,

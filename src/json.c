@@ -227,9 +227,8 @@ json_printf(struct json_buf *j, const char *fmt, ...)
 	free(big);
 }
 
-/* The separator and the key (NULL: an array member) of the next value. */
-static void
-key(struct json_buf *j, const char *k)
+void
+json_key(struct json_buf *j, const char *k)
 {
 	if (j->count[j->depth]++ > 0)
 		puts_(j, ",");
@@ -247,7 +246,7 @@ json_open(struct json_buf *j, const char *k, char bracket)
 
 	/* The outermost value has no key and nothing before it. */
 	if (j->depth > 0)
-		key(j, k);
+		json_key(j, k);
 	put(j, &b, 1);
 	if (j->depth + 1 < JSON_MAX_DEPTH)
 		j->count[++j->depth] = 0;
@@ -291,7 +290,7 @@ quoted(struct json_buf *j, const char *val, size_t len)
 void
 json_str(struct json_buf *j, const char *k, const char *val)
 {
-	key(j, k);
+	json_key(j, k);
 	if (val == NULL)
 		puts_(j, "null");
 	else
@@ -301,7 +300,7 @@ json_str(struct json_buf *j, const char *k, const char *val)
 void
 json_strn(struct json_buf *j, const char *k, const char *val, size_t len)
 {
-	key(j, k);
+	json_key(j, k);
 	if (val == NULL)
 		puts_(j, "null");
 	else
@@ -313,7 +312,7 @@ json_int(struct json_buf *j, const char *k, int64_t val)
 {
 	char num[24];
 
-	key(j, k);
+	json_key(j, k);
 	snprintf(num, sizeof(num), "%" PRId64, val);
 	puts_(j, num);
 }
@@ -323,7 +322,7 @@ json_u64(struct json_buf *j, const char *k, uint64_t val)
 {
 	char num[24];
 
-	key(j, k);
+	json_key(j, k);
 	snprintf(num, sizeof(num), "%" PRIu64, val);
 	puts_(j, num);
 }
@@ -331,7 +330,7 @@ json_u64(struct json_buf *j, const char *k, uint64_t val)
 void
 json_bool(struct json_buf *j, const char *k, int val)
 {
-	key(j, k);
+	json_key(j, k);
 	puts_(j, val ? "true" : "false");
 }
 
@@ -340,7 +339,7 @@ json_strv(struct json_buf *j, const char *k, const char *const *v, size_t n)
 {
 	size_t i;
 
-	key(j, k);
+	json_key(j, k);
 	puts_(j, "[");
 	for (i = 0; i < n; i++) {
 		if (i > 0)
