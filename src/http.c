@@ -24,10 +24,12 @@
 
 #include <microhttpd.h>
 
+#include "beneath.h"
 #include "fsutil.h"
 #include "http.h"
 #include "http_index.h"
 #include "httputil.h"
+#include "json.h"
 #include "pathmap.h"
 
 #define JOBS_MAX	10000
@@ -263,8 +265,10 @@ send_buf(struct MHD_Connection *c, unsigned int status, const char *type,
 	return ret;
 }
 
+/* Every JSON answer is written by json.h, the log's writer: a name that
+ * is not UTF-8 reads the same here as in the log and still parses. */
 static enum MHD_Result
-send_json(struct MHD_Connection *c, unsigned int status, struct strbuf *b)
+send_json(struct MHD_Connection *c, unsigned int status, struct json_buf *b)
 {
 	enum MHD_Result ret;
 
@@ -274,26 +278,30 @@ send_json(struct MHD_Connection *c, unsigned int status, struct strbuf *b)
 	else
 		ret = send_buf(c, status, "application/json", b->buf ? b->buf :
 		    "", b->len);
-	strbuf_free(b);
+	json_free(b);
 	return ret;
 }
 
 static enum MHD_Result
 send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 {
-	struct strbuf b;
+	struct json_buf b;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"error\":");
-	strbuf_json(&b, msg);
-	strbuf_printf(&b, ",\"status\":%u}\n", status);
-	if (b.err)
+	json_init(&b);
+	json_begin(&b);
+	json_str(&b, "error", msg);
+	json_u64(&b, "status", status);
+	json_end(&b);
+	json_raw(&b, "\n", 1);
+	if (b.err) {
+		json_free(&b);
 		return MHD_NO;
+	}
 	r = MHD_create_response_from_buffer(b.len, b.buf,
 	    MHD_RESPMEM_MUST_COPY);
-	strbuf_free(&b);
+	json_free(&b);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/json");
@@ -305,25 +313,50 @@ send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 	return ret;
 }
 
-static bool
-authorised(struct http_server *h, struct MHD_Connection *c)
+/* The route a URL belongs to, as HTTP_PUBLIC names it.  "healthz" (a
+ * load balancer's probe) and "page" (static HTML holding no data; its
+ * requests carry the token typed into it, since a browser cannot send a
+ * header when it opens a page) are always open, "upload" never; ""
+ * (no such route) needs the token too, so without it every other path
+ * answers 401 alike and nothing can be probed. */
+static const char *
+route_of(const char *url)
 {
-	const char *a, *tok = h->cfg->http_token;
-	size_t i, n = strlen(tok), an;
-	unsigned char diff = 0;
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+		return "page";
+	if (strcmp(url, "/healthz") == 0)
+		return "healthz";
+	if (strcmp(url, "/upload") == 0)
+		return "upload";
+	if (strcmp(url, "/metrics") == 0)
+		return "metrics";
+	if (strcmp(url, "/status") == 0)
+		return "status";
+	if (strcmp(url, "/events") == 0)
+		return "events";
+	if (strncmp(url, "/jobs/", 6) == 0)
+		return "jobs";
+	if (strncmp(url, "/thumbnails/", 12) == 0)
+		return "thumbnails";
+	return "";
+}
 
-	if (!tok[0])
+/* With HTTP_TOKEN set, every route but /healthz, the page and those
+ * HTTP_PUBLIC lists needs "Authorization: Bearer TOKEN": /events names every upload
+ * and its client, /thumbnails serves them. */
+static bool
+authorised(struct http_server *h, struct MHD_Connection *c, const char *url)
+{
+	const char *a, *route = route_of(url);
+
+	if (!h->cfg->http_token[0] || strcmp(route, "healthz") == 0 ||
+	    strcmp(route, "page") == 0 || (route[0] && strcmp(route, "upload") != 0 &&
+	    httputil_list_has(h->cfg->http_public, route)))
 		return true;
 	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
 		return false;
-	a += 7;
-	an = strlen(a);
-	if (an != n)
-		return false;
-	for (i = 0; i < n; i++)
-		diff |= (unsigned char)(a[i] ^ tok[i]);
-	return diff == 0;
+	return httputil_token_equal(a + 7, h->cfg->http_token);
 }
 
 /* ---- uploads ------------------------------------------------------- */
@@ -564,28 +597,34 @@ client_name(struct MHD_Connection *c, char *out, size_t cap)
 }
 
 static void
-add_urls(struct http_server *h, struct strbuf *b, const char *rel,
+add_urls(struct http_server *h, struct json_buf *b, const char *rel,
     bool sizes)
 {
 	char (*outs)[PATH_MAX], abs[PATH_MAX];
+	struct strbuf url;
 	struct stat sb;
 	int n = 0, i;
 
 	outs = calloc(HTTP_MAX_OUTPUTS, PATH_MAX);
 	if (outs && h->cb.outputs)
 		n = h->cb.outputs(h->ud, rel, outs, HTTP_MAX_OUTPUTS);
-	strbuf_printf(b, "\"thumbnails\":[");
+	json_open(b, "thumbnails", '[');
 	for (i = 0; i < n; i++) {
-		strbuf_printf(b, "%s{\"url\":\"/thumbnails/", i ? "," : "");
-		strbuf_url_path(b, outs[i]);
-		strbuf_printf(b, "\"");
+		json_open(b, NULL, '{');
+		strbuf_init(&url);
+		strbuf_add(&url, "/thumbnails/", 12);
+		strbuf_url_path(&url, outs[i]);
+		if (url.err)
+			b->err = url.err;
+		else
+			json_strn(b, "url", url.buf, url.len);
+		strbuf_free(&url);
 		if (sizes && pathmap_join(abs, sizeof(abs), h->out_root,
 		    outs[i]) == 0 && stat(abs, &sb) == 0)
-			strbuf_printf(b, ",\"bytes\":%lld",
-			    (long long)sb.st_size);
-		strbuf_printf(b, "}");
+			json_int(b, "bytes", (int64_t)sb.st_size);
+		json_close(b, '}');
 	}
-	strbuf_printf(b, "]");
+	json_close(b, ']');
 	free(outs);
 }
 
@@ -593,8 +632,8 @@ static enum MHD_Result
 upload_finish(struct req *r, struct MHD_Connection *c)
 {
 	struct http_server *h = r->h;
-	struct strbuf b;
-	struct json_buf *j;
+	struct json_buf b, *j;
+	char num[48];
 	int i, rc;
 
 	if (r->pp) {
@@ -607,15 +646,16 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 		    "(multipart/form-data with a file field)");
 	if (r->status)
 		return send_error(c, (unsigned)r->status, r->error);
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"files\":[");
+	json_init(&b);
+	json_begin(&b);
+	json_open(&b, "files", '[');
 	for (i = 0; i < r->nfiles; i++) {
 		struct upfile *f = &r->files[i];
+		json_open(&b, NULL, '{');
 		if ((rc = upfile_store(h, f)) < 0) {
 			upfile_discard(f);
-			strbuf_printf(&b, "%s{\"error\":", i ? "," : "");
-			strbuf_json(&b, strerror(-rc));
-			strbuf_printf(&b, "}");
+			json_str(&b, "error", strerror(-rc));
+			json_close(&b, '}');
 			continue;
 		}
 		f->id = job_new(h, f->stored);
@@ -627,16 +667,20 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 			json_int(j, "id", (int64_t)f->id);
 			log_commit(h->lg);
 		}
-		strbuf_printf(&b, "%s{\"id\":\"%" PRIu64 "\",\"name\":",
-		    i ? "," : "", f->id);
-		strbuf_json(&b, f->stored);
-		strbuf_printf(&b, ",\"bytes\":%lld,\"type\":\"%s\","
-		    "\"status\":\"/jobs/%" PRIu64 "\",", (long long)f->bytes,
-		    f->type, f->id);
+		/* A string: ids outgrow a double in JavaScript. */
+		snprintf(num, sizeof(num), "%" PRIu64, f->id);
+		json_str(&b, "id", num);
+		json_str(&b, "name", f->stored);
+		json_int(&b, "bytes", f->bytes);
+		json_str(&b, "type", f->type);
+		snprintf(num, sizeof(num), "/jobs/%" PRIu64, f->id);
+		json_str(&b, "status", num);
 		add_urls(h, &b, f->stored, false);
-		strbuf_printf(&b, "}");
+		json_close(&b, '}');
 	}
-	strbuf_printf(&b, "]}\n");
+	json_close(&b, ']');
+	json_end(&b);
+	json_raw(&b, "\n", 1);
 	return send_json(c, 202, &b);
 }
 
@@ -646,8 +690,6 @@ upload_start(struct http_server *h, struct req *r, struct MHD_Connection *c)
 	const char *ct, *cl, *name;
 
 	r->upload = true;
-	if (!authorised(h, c))
-		return send_error(c, 401, "missing or wrong bearer token");
 	if (h->uploads >= h->cfg->http_max_uploads)
 		return send_error(c, 429, "too many uploads at once "
 		    "(HTTP_MAX_UPLOADS)");
@@ -701,30 +743,28 @@ upload_body(struct http_server *h, struct req *r, const char *data,
 static enum MHD_Result
 get_job(struct http_server *h, struct MHD_Connection *c, const char *sid)
 {
-	struct strbuf b;
+	struct json_buf b;
 	struct job *j;
-	char *end;
+	char *end, num[24];
 	uint64_t id;
 
-	if (!authorised(h, c))
-		return send_error(c, 401, "missing or wrong bearer token");
 	errno = 0;
 	id = strtoull(sid, &end, 10);
 	if (errno || *end || !*sid || (j = job_by_id(h, id)) == NULL)
 		return send_error(c, 404, "no such job");
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"id\":\"%" PRIu64 "\",\"name\":", j->id);
-	strbuf_json(&b, j->rel);
-	strbuf_printf(&b, ",\"status\":\"%s\"", state_names[j->state]);
-	if (j->reason) {
-		strbuf_printf(&b, ",\"reason\":");
-		strbuf_json(&b, j->reason);
-	}
+	json_init(&b);
+	json_begin(&b);
+	snprintf(num, sizeof(num), "%" PRIu64, j->id);
+	json_str(&b, "id", num);
+	json_str(&b, "name", j->rel);
+	json_str(&b, "status", state_names[j->state]);
+	if (j->reason)
+		json_str(&b, "reason", j->reason);
 	if (j->state == J_DONE)
-		strbuf_printf(&b, ",\"ms\":%" PRId64, j->ms);
-	strbuf_printf(&b, ",");
+		json_int(&b, "ms", j->ms);
 	add_urls(h, &b, j->rel, j->state == J_DONE);
-	strbuf_printf(&b, "}\n");
+	json_end(&b);
+	json_raw(&b, "\n", 1);
 	return send_json(c, 200, &b);
 }
 
@@ -752,19 +792,22 @@ static enum MHD_Result
 get_thumbnail(struct http_server *h, struct MHD_Connection *c,
     const char *rel)
 {
-	char abs[PATH_MAX], real[PATH_MAX], r2[PATH_MAX], etag[96], lm[64];
+	char etag[96], lm[64];
 	const char *inm, *ims;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	struct stat sb;
-	int fd;
+	int root, fd;
 
-	if (!safe_rel(rel) || pathmap_join(abs, sizeof(abs), h->out_root,
-	    rel) < 0 || realpath(abs, real) == NULL ||
-	    pathmap_relative(h->out_root, real, r2, sizeof(r2)) < 0 ||
-	    !r2[0] || !safe_rel(r2))
+	/* Opened beneath OUTPUT_DIR with no symlink at any level (a dropper
+	 * can plant links when OUTPUT_DIR is in reach), non-blocking so a
+	 * FIFO or a device never stops the loop in open(), and served only
+	 * when it is a regular file. */
+	if (!safe_rel(rel) || (root = beneath_root(h->out_root)) < 0)
 		return send_error(c, 404, "no such thumbnail");
-	if ((fd = open(real, O_RDONLY | O_CLOEXEC)) < 0)
+	fd = beneath_open(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	close(root);
+	if (fd < 0)
 		return send_error(c, 404, "no such thumbnail");
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
@@ -798,7 +841,7 @@ get_thumbnail(struct http_server *h, struct MHD_Connection *c,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type",
-	    httputil_content_type(real));
+	    httputil_content_type(rel));
 	MHD_add_response_header(r, "ETag", etag);
 	MHD_add_response_header(r, "Last-Modified", lm);
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
@@ -913,12 +956,12 @@ static enum MHD_Result
 get_status(struct http_server *h, struct MHD_Connection *c)
 {
 	struct http_stats st;
-	struct strbuf b;
+	struct json_buf b;
 
 	memset(&st, 0, sizeof(st));
 	h->cb.stats(h->ud, &st);
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
+	json_init(&b);
+	json_printf(&b, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
 	    ",\"skipped\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"in_flight\":%"
 	    PRIu64 ",\"workers\":%d,\"workers_busy\":%d,\"workers_idle\":%d,"
 	    "\"worker_restarts\":%" PRIu64 ",\"healthy\":%s}\n", st.done,
@@ -1058,6 +1101,8 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		r->h = h;
 		*con_cls = r;
+		if (!authorised(h, c, url))
+			return send_error(c, 401, "missing or wrong bearer token");
 		if (strcmp(url, "/upload") == 0) {
 			if (strcmp(method, "POST") != 0)
 				return send_error(c, 405, "POST only");

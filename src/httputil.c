@@ -287,21 +287,33 @@ strbuf_printf(struct strbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-void
-strbuf_json(struct strbuf *b, const char *s)
+bool
+httputil_token_equal(const char *given, const char *token)
 {
-	const unsigned char *p;
+	size_t i, gn = strlen(given), tn = strlen(token);
+	unsigned char diff = gn != tn;
 
-	strbuf_add(b, "\"", 1);
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			strbuf_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			strbuf_printf(b, "\\u%04x", *p);
-		else
-			strbuf_add(b, (const char *)p, 1);
+	if (tn == 0)
+		return gn == 0;
+	/* Time depends on the length given, never on where the bytes or
+	 * the lengths first differ. */
+	for (i = 0; i < gn; i++)
+		diff |= (unsigned char)(given[i] ^ token[i % tn]);
+	return diff == 0;
+}
+
+bool
+httputil_list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word), k;
+	const char *e;
+
+	for (e = list; *e; e += k + (e[k] == ',')) {
+		k = strcspn(e, ",");
+		if (k == n && strncmp(e, word, n) == 0)
+			return true;
 	}
-	strbuf_add(b, "\"", 1);
+	return false;
 }
 
 void
