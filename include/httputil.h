@@ -35,6 +35,15 @@ const char *httputil_sniff(const unsigned char *buf, size_t n);
  * also matches "jpeg", "tif" "tiff", "heic" "heif"). */
 bool httputil_type_enabled(const char *type, const char *extensions);
 
+/* multipart/form-data bookkeeping (libmicrohttpd's post processor calls
+ * back with a part's file name, the offset in that part and some bytes):
+ * whether a callback for filename at off starts a new part, given the
+ * part being written (open, its byte count and its raw client name).
+ * Two parts never merge unless they carry the same name and the first has
+ * no byte yet. */
+bool httputil_new_part(bool cur_open, int64_t cur_bytes, const char *cur_raw,
+    const char *filename, uint64_t off);
+
 /* Whether a bearer token given by a client equals token, in a time that
  * depends only on the length of given. */
 bool httputil_token_equal(const char *given, const char *token);

@@ -84,6 +84,7 @@ struct http_server {
 struct upfile {
 	int fd;
 	char tmp[PATH_MAX];
+	char raw[256];			/* the client's name, for errors */
 	char name[256];			/* sanitised client name */
 	unsigned char head[HTTPUTIL_SNIFF_LEN];
 	size_t headlen;
@@ -317,8 +318,7 @@ send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
  * load balancer's probe) and "page" (static HTML holding no data; its
  * requests carry the token typed into it, since a browser cannot send a
  * header when it opens a page) are always open, "upload" never; ""
- * (no such route) needs the token too, so without it every other path
- * answers 401 alike and nothing can be probed. */
+ * is no route (404 for everyone: no data behind it). */
 static const char *
 route_of(const char *url)
 {
@@ -349,8 +349,9 @@ authorised(struct http_server *h, struct MHD_Connection *c, const char *url)
 {
 	const char *a, *route = route_of(url);
 
-	if (!h->cfg->http_token[0] || strcmp(route, "healthz") == 0 ||
-	    strcmp(route, "page") == 0 || (route[0] && strcmp(route, "upload") != 0 &&
+	if (!h->cfg->http_token[0] || !route[0] ||
+	    strcmp(route, "healthz") == 0 || strcmp(route, "page") == 0 ||
+	    (strcmp(route, "upload") != 0 &&
 	    httputil_list_has(h->cfg->http_public, route)))
 		return true;
 	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -399,6 +400,7 @@ upfile_begin(struct req *r, const char *name)
 	f = &r->files[r->nfiles++];
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	snprintf(f->raw, sizeof(f->raw), "%s", name ? name : "");
 	if (httputil_sanitize_name(name ? name : "", f->name,
 	    sizeof(f->name)) < 0)
 		snprintf(f->name, sizeof(f->name), "upload");
@@ -414,6 +416,18 @@ upfile_begin(struct req *r, const char *name)
 	r->cur_open = true;
 }
 
+/* An error that names the part it is about, so a client that sent
+ * several files knows which one was refused. */
+static void
+upfile_fail(struct req *r, struct upfile *f, int status, const char *msg)
+{
+	char m[sizeof(r->error)];
+
+	snprintf(m, sizeof(m), "%.150s: %s", f->raw[0] ? f->raw : f->name,
+	    msg);
+	req_fail(r, status, m);
+}
+
 static void
 upfile_sniff(struct req *r, struct upfile *f)
 {
@@ -422,7 +436,7 @@ upfile_sniff(struct req *r, struct upfile *f)
 	f->sniffed = true;
 	f->type = httputil_sniff(f->head, f->headlen);
 	if (!httputil_type_enabled(f->type, r->h->cfg->extensions)) {
-		req_fail(r, 415, f->type ? "image type not enabled "
+		upfile_fail(r, f, 415, f->type ? "image type not enabled "
 		    "(EXTENSIONS)" : "not an image thumbwatch accepts "
 		    "(jpeg, png, webp, gif, tiff, heif, avif, jxl)");
 		return;
@@ -468,7 +482,7 @@ upfile_end(struct req *r)
 	f = &r->files[r->nfiles - 1];
 	r->cur_open = false;
 	if (f->bytes == 0) {
-		req_fail(r, 415, "empty file");
+		upfile_fail(r, f, 415, "empty file");
 		return;
 	}
 	upfile_sniff(r, f);
@@ -489,6 +503,7 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
     size_t size)
 {
 	struct req *r = cls;
+	struct upfile *cur;
 
 	(void)kind;
 	(void)key;
@@ -496,7 +511,9 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
 	(void)transfer_encoding;
 	if (filename == NULL || r->status)
 		return MHD_YES;		/* a plain field: nothing to keep */
-	if (off == 0 && !(r->cur_open && r->files[r->nfiles - 1].bytes == 0)) {
+	cur = r->nfiles > 0 ? &r->files[r->nfiles - 1] : NULL;
+	if (httputil_new_part(r->cur_open, cur ? cur->bytes : 0,
+	    cur ? cur->raw : NULL, filename, off)) {
 		upfile_end(r);
 		if (r->status)
 			return MHD_YES;
@@ -1101,15 +1118,15 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		r->h = h;
 		*con_cls = r;
+		/* A wrong method says nothing about the data: 405 first. */
+		if (strcmp(url, "/upload") == 0 && strcmp(method, "POST") != 0)
+			return send_error(c, 405, "POST only");
+		if (strcmp(url, "/upload") != 0 && !get)
+			return send_error(c, 405, "GET only");
 		if (!authorised(h, c, url))
 			return send_error(c, 401, "missing or wrong bearer token");
-		if (strcmp(url, "/upload") == 0) {
-			if (strcmp(method, "POST") != 0)
-				return send_error(c, 405, "POST only");
+		if (strcmp(url, "/upload") == 0)
 			return upload_start(h, r, c);
-		}
-		if (!get)
-			return send_error(c, 405, "GET only");
 		if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
 			return send_buf(c, 200, "text/html; charset=utf-8",
 			    (const char *)http_index_html, http_index_html_len);

@@ -288,6 +288,21 @@ strbuf_printf(struct strbuf *b, const char *fmt, ...)
 }
 
 bool
+httputil_new_part(bool cur_open, int64_t cur_bytes, const char *cur_raw,
+    const char *filename, uint64_t off)
+{
+	if (off != 0)
+		return false;
+	/* The post processor may report a part's start with no data before
+	 * its first bytes: that is the same part only when it is the same
+	 * name.  Another name is another part, even after an empty one (which
+	 * then ends, empty, and is refused rather than given the next
+	 * part's bytes). */
+	return !cur_open || cur_bytes != 0 || cur_raw == NULL ||
+	    strcmp(cur_raw, filename) != 0;
+}
+
+bool
 httputil_token_equal(const char *given, const char *token)
 {
 	size_t i, gn = strlen(given), tn = strlen(token);
