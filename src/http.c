@@ -617,14 +617,18 @@ static void
 add_urls(struct http_server *h, struct json_buf *b, const char *rel,
     bool sizes)
 {
-	char (*outs)[PATH_MAX], abs[PATH_MAX];
+	char (*outs)[PATH_MAX];
 	struct strbuf url;
 	struct stat sb;
-	int n = 0, i;
+	int n = 0, i, root = -1;
 
 	outs = calloc(HTTP_MAX_OUTPUTS, PATH_MAX);
 	if (outs && h->cb.outputs)
 		n = h->cb.outputs(h->ud, rel, outs, HTTP_MAX_OUTPUTS);
+	/* Sizes as GET /thumbnails would serve them: no symlink followed,
+	 * regular files only. */
+	if (sizes && n > 0)
+		root = beneath_root(h->out_root);
 	json_open(b, "thumbnails", '[');
 	for (i = 0; i < n; i++) {
 		json_open(b, NULL, '{');
@@ -636,12 +640,14 @@ add_urls(struct http_server *h, struct json_buf *b, const char *rel,
 		else
 			json_strn(b, "url", url.buf, url.len);
 		strbuf_free(&url);
-		if (sizes && pathmap_join(abs, sizeof(abs), h->out_root,
-		    outs[i]) == 0 && stat(abs, &sb) == 0)
+		if (root >= 0 && beneath_lstat(root, outs[i], &sb) == 0 &&
+		    S_ISREG(sb.st_mode))
 			json_int(b, "bytes", (int64_t)sb.st_size);
 		json_close(b, '}');
 	}
 	json_close(b, ']');
+	if (root >= 0)
+		close(root);
 	free(outs);
 }
 

@@ -232,3 +232,17 @@ def test_non_utf8_names_in_upload_job_and_events_answers(daemons):
     line.decode("utf-8")
     rec = json.loads(line[6:])
     assert os.fsencode(rec["file"]) == name, rec
+
+
+def test_job_sizes_never_follow_a_planted_symlink(daemons, tmp_path):
+    d = start(daemons)
+    f = upload_ok(d, [("a.jpg", jpeg_bytes())])[0]
+    j = wait_job(d, f["id"])
+    assert j["thumbnails"][0]["bytes"] > 0, j
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"s" * 12345)
+    os.unlink(d.output / "a_thumb.jpg")
+    os.symlink(secret, d.output / "a_thumb.jpg")
+    st, j = job(d, f["id"])
+    assert st == 200 and "bytes" not in j["thumbnails"][0], j
+    assert req(d, "GET", "/thumbnails/a_thumb.jpg")[0] == 404
