@@ -75,6 +75,7 @@ struct config {
 	enum watch_backend watch_backend;
 	char http_listen[128];		/* "" = no HTTP server */
 	char http_token[256];		/* "" = no token required */
+	char http_public[128];		/* routes open without the token */
 	int64_t http_max_upload;	/* bytes per upload body */
 	int http_max_uploads;		/* concurrent uploads */
 	char queue[512];		/* "local" or a redis:// URL */

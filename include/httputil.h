@@ -35,6 +35,21 @@ const char *httputil_sniff(const unsigned char *buf, size_t n);
  * also matches "jpeg", "tif" "tiff", "heic" "heif"). */
 bool httputil_type_enabled(const char *type, const char *extensions);
 
+/* multipart/form-data bookkeeping (libmicrohttpd's post processor calls
+ * back with a part's file name, the offset in that part and some bytes):
+ * whether a callback for filename at off starts a new part, given the
+ * part being written (open, its byte count and its raw client name).
+ * Two parts never merge unless they carry the same name and the first has
+ * no byte yet. */
+bool httputil_new_part(bool cur_open, int64_t cur_bytes, const char *cur_raw,
+    const char *filename, uint64_t off);
+
+/* Whether a bearer token given by a client equals token, in a time that
+ * depends only on the length of given. */
+bool httputil_token_equal(const char *given, const char *token);
+/* Whether the comma list (canonical: no blanks) holds word. */
+bool httputil_list_has(const char *list, const char *word);
+
 /* Content-Type for a file name by its extension. */
 const char *httputil_content_type(const char *name);
 
@@ -47,7 +62,7 @@ time_t httputil_parse_http_date(const char *s);
 /* Whether an If-None-Match header value lists etag (or is "*"). */
 bool httputil_etag_match(const char *header, const char *etag);
 
-/* A growable text buffer (Prometheus text, JSON bodies). */
+/* A growable text buffer (Prometheus text, URLs); JSON is json.h's. */
 struct strbuf {
 	char *buf;
 	size_t len, cap;
@@ -58,8 +73,6 @@ void strbuf_free(struct strbuf *b);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void strbuf_add(struct strbuf *b, const char *s, size_t n);
-/* s as a quoted JSON string. */
-void strbuf_json(struct strbuf *b, const char *s);
 /* path percent-encoded for a URL (unreserved characters and '/' kept). */
 void strbuf_url_path(struct strbuf *b, const char *path);
 

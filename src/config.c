@@ -48,6 +48,7 @@ enum ktype {
 	K_ENUM,		/* int-sized enum, value looked up in names */
 	K_WORD,		/* string, canonical spelling looked up in names */
 	K_EXTLIST,	/* "jpg,png": lower case, no dots */
+	K_ROUTES,	/* "thumbnails,metrics": HTTP routes, from http_routes */
 	K_TEMPLATE,	/* output template, checked by pathmap */
 	K_COLOUR,	/* "r,g,b" */
 	K_LISTEN,	/* "" (off), "host:port" or "[v6]:port" */
@@ -182,7 +183,11 @@ static const struct keydef keys[] = {
 	  "address:port of the HTTP upload API and page, e.g. "
 	  "127.0.0.1:8080; empty = off" },
 	{ "HTTP_TOKEN", K_SECRET, C(http_token), "", 0, 0, NULL,
-	  "bearer token required for HTTP upload and jobs; empty = none" },
+	  "bearer token every HTTP route but /healthz and the page "
+	  "requires (see HTTP_PUBLIC); empty = none" },
+	{ "HTTP_PUBLIC", K_ROUTES, C(http_public), "", 0, 0, NULL,
+	  "with HTTP_TOKEN: routes still open without it, comma-separated: "
+	  "thumbnails, events, jobs, status, metrics; empty = none" },
 	{ "HTTP_MAX_UPLOAD", K_SIZE, C(http_max_upload), "64M", 1, INT64_MAX,
 	  NULL, "largest HTTP upload body (bytes, K/M/G); larger gets 413" },
 	{ "HTTP_MAX_UPLOADS", K_INT, C(http_max_uploads), "16", 1, 10000, NULL,
@@ -377,6 +382,46 @@ static int parse_bool(const char *v, bool *out, char *why, size_t whylen)
 /* Items are trimmed, lower-cased and lose leading dots, so ".JPG, png"
  * means what its writer meant; anything else odd is refused rather than
  * guessed at, because a wrong list silently ignores files. */
+/* The HTTP routes HTTP_PUBLIC may open; /upload never is, and /healthz
+ * always is (a load balancer's probe carries no token). */
+static const char *const http_routes[] = { "thumbnails", "events", "jobs",
+    "status", "metrics", NULL };
+
+static int parse_routes(const char *v, char *out, size_t cap, char *why,
+    size_t whylen)
+{
+	const char *item = v, *comma;
+	size_t used = 0, len, i;
+
+	out[0] = '\0';
+	if (*v == '\0')
+		return 0;
+	for (;;) {
+		comma = strchr(item, ',');
+		len = comma != NULL ? (size_t)(comma - item) : strlen(item);
+		trim(&item, &len);
+		for (i = 0; http_routes[i] != NULL; i++)
+			if (strlen(http_routes[i]) == len &&
+			    strncasecmp(http_routes[i], item, len) == 0)
+				break;
+		if (http_routes[i] == NULL)
+			return fail(why, whylen, "has '%.*s', which is not a "
+			    "route that may be public (thumbnails, "
+			    "events, jobs, status, metrics)",
+			    (int)(len < QUOTE_MAX ? len : QUOTE_MAX), item);
+		len = strlen(http_routes[i]);
+		if (used + (used > 0) + len >= cap)
+			return fail(why, whylen, "is too long");
+		if (used > 0)
+			out[used++] = ',';
+		memcpy(out + used, http_routes[i], len + 1);
+		used += len;
+		if (comma == NULL)
+			return 0;
+		item = comma + 1;
+	}
+}
+
 static int parse_extlist(const char *v, char *out, size_t cap, char *why,
     size_t whylen)
 {
@@ -534,6 +579,10 @@ static int parse_value(const struct keydef *k, const char *v, void *base,
 		if ((rc = parse_extlist(v, buf, sizeof(buf), why, whylen)) != 0)
 			return rc;
 		return store_string(k, field, buf, why, whylen);
+	case K_ROUTES:
+		if ((rc = parse_routes(v, buf, sizeof(buf), why, whylen)) != 0)
+			return rc;
+		return store_string(k, field, buf, why, whylen);
 	case K_TEMPLATE:
 		if (pathmap_check_template(v) != 0)
 			return fail(why, whylen, "is not a valid output "
@@ -620,6 +669,7 @@ static void format_value(const struct keydef *k, const void *base, char *out,
 	case K_PATH:
 	case K_WORD:
 	case K_EXTLIST:
+	case K_ROUTES:
 	case K_TEMPLATE:
 	case K_COLOUR:
 	case K_LISTEN:

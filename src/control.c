@@ -12,8 +12,8 @@
  * client to a small scanner for three top-level fields instead of a JSON
  * model, and `status` and `status --json` can never disagree.
  *
- * JSON strings are escaped by json.h (json_escape); nesting (objects in
- * arrays) is assembled here, since json.h writes flat log records.
+ * JSON is written by json.h, the writer of the log and of the HTTP
+ * answers, so a file name reads the same in all three.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,151 +46,12 @@
 /* Largest response the client accepts (a reprocess of many paths). */
 #define RESPONSE_MAX		(16 * 1024 * 1024)
 
-/* ---- a growable text buffer that also writes nested JSON --------------- */
-
-struct out {
-	char *p;
-	size_t len, cap;
-	int err;		/* sticky -ENOMEM */
-	int depth;
-	int count[8];		/* members so far, per open object/array */
-	struct json_buf esc;	/* scratch for json_escape */
-};
-
+/* Plain text (the report and request lines) goes through json.h's
+ * buffer too: one growable buffer, one escaping, one nesting writer. */
 static void
-out_init(struct out *o)
+out_s(struct json_buf *o, const char *s)
 {
-	memset(o, 0, sizeof(*o));
-	json_init(&o->esc);
-}
-
-static void
-out_free(struct out *o)
-{
-	free(o->p);
-	json_free(&o->esc);
-	memset(o, 0, sizeof(*o));
-}
-
-static void
-out_raw(struct out *o, const char *s, size_t n)
-{
-	size_t cap;
-	char *np;
-
-	if (o->err)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		cap = o->cap ? o->cap : 512;
-		while (cap < o->len + n + 1)
-			cap *= 2;
-		if ((np = realloc(o->p, cap)) == NULL) {
-			o->err = -ENOMEM;
-			return;
-		}
-		o->p = np;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-static void
-out_s(struct out *o, const char *s)
-{
-	out_raw(o, s, strlen(s));
-}
-
-static void __attribute__((format(printf, 2, 3)))
-out_printf(struct out *o, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	out_raw(o, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-	    sizeof(buf) - 1);
-}
-
-/* "string" with json.h's escaping (any bytes give valid UTF-8 JSON). */
-static void
-out_quoted(struct out *o, const char *s)
-{
-	json_reset(&o->esc);
-	json_escape(&o->esc, s ? s : "", s ? strlen(s) : 0);
-	if (o->esc.err) {
-		o->err = o->esc.err;
-		return;
-	}
-	out_s(o, "\"");
-	out_raw(o, o->esc.buf ? o->esc.buf : "", o->esc.len);
-	out_s(o, "\"");
-}
-
-/* The separator and the key (NULL in arrays) of the next member. */
-static void
-out_key(struct out *o, const char *key)
-{
-	if (o->count[o->depth]++ > 0)
-		out_s(o, ",");
-	if (key) {
-		out_quoted(o, key);
-		out_s(o, ":");
-	}
-}
-
-static void
-out_open(struct out *o, const char *key, const char *bracket)
-{
-	if (o->depth > 0 || o->len > 0)
-		out_key(o, key);
-	out_s(o, bracket);
-	if (o->depth + 1 < (int)(sizeof(o->count) / sizeof(o->count[0])))
-		o->count[++o->depth] = 0;
-	else
-		o->err = -E2BIG;	/* a bug here, not input */
-}
-
-static void
-out_close(struct out *o, const char *bracket)
-{
-	out_s(o, bracket);
-	if (o->depth > 0)
-		o->depth--;
-}
-
-static void
-out_str(struct out *o, const char *key, const char *val)
-{
-	out_key(o, key);
-	out_quoted(o, val);
-}
-
-static void
-out_u64(struct out *o, const char *key, uint64_t v)
-{
-	out_key(o, key);
-	out_printf(o, "%" PRIu64, v);
-}
-
-static void
-out_i64(struct out *o, const char *key, int64_t v)
-{
-	out_key(o, key);
-	out_printf(o, "%" PRId64, v);
-}
-
-static void
-out_bool(struct out *o, const char *key, bool v)
-{
-	out_key(o, key);
-	out_s(o, v ? "true" : "false");
+	json_raw(o, s, strlen(s));
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -352,7 +213,7 @@ control_format_request(const char *cmd, char *const *args, size_t nargs,
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char real[PATH_MAX], esc[3];
-	struct out o;
+	struct json_buf o;
 	struct stat sb;
 	size_t i, k;
 	int c = -1;
@@ -363,12 +224,12 @@ control_format_request(const char *cmd, char *const *args, size_t nargs,
 			c = (int)k;
 	if (c < 0 || (c == CONTROL_REPROCESS) != (nargs > 0))
 		return -EINVAL;
-	out_init(&o);
+	json_init(&o);
 	out_s(&o, cmd);
 	for (i = 0; i < nargs; i++) {
 		const char *a = args[i];
 		if (a[0] == '\0') {
-			out_free(&o);
+			json_free(&o);
 			return -EINVAL;
 		}
 		if (absolute && a[0] != '/' && stat(a, &sb) == 0 &&
@@ -381,24 +242,24 @@ control_format_request(const char *cmd, char *const *args, size_t nargs,
 				esc[0] = '%';
 				esc[1] = hex[ch >> 4];
 				esc[2] = hex[ch & 15];
-				out_raw(&o, esc, 3);
+				json_raw(&o, esc, 3);
 			} else {
-				out_raw(&o, (const char *)&a[k], 1);
+				json_raw(&o, (const char *)&a[k], 1);
 			}
 		}
 	}
 	if (!o.err && o.len > CONTROL_LINE_MAX) {
-		out_free(&o);
+		json_free(&o);
 		return -E2BIG;
 	}
 	out_s(&o, "\n");
 	if (o.err) {
-		out_free(&o);
+		json_free(&o);
 		return -ENOMEM;
 	}
-	*line = o.p;
-	o.p = NULL;
-	out_free(&o);
+	*line = o.buf;
+	o.buf = NULL;
+	json_free(&o);
 	return 0;
 }
 
@@ -476,28 +337,28 @@ skip_value(const char *p, const char *end)
 }
 
 static void
-put_utf8(struct out *o, unsigned long cp)
+put_utf8(struct json_buf *o, unsigned long cp)
 {
 	char b[4];
 
 	if (cp < 0x80) {
 		b[0] = (char)cp;
-		out_raw(o, b, 1);
+		json_raw(o, b, 1);
 	} else if (cp < 0x800) {
 		b[0] = (char)(0xC0 | cp >> 6);
 		b[1] = (char)(0x80 | (cp & 0x3F));
-		out_raw(o, b, 2);
+		json_raw(o, b, 2);
 	} else if (cp < 0x10000) {
 		b[0] = (char)(0xE0 | cp >> 12);
 		b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
 		b[2] = (char)(0x80 | (cp & 0x3F));
-		out_raw(o, b, 3);
+		json_raw(o, b, 3);
 	} else {
 		b[0] = (char)(0xF0 | cp >> 18);
 		b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
 		b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
 		b[3] = (char)(0x80 | (cp & 0x3F));
-		out_raw(o, b, 4);
+		json_raw(o, b, 4);
 	}
 }
 
@@ -522,13 +383,13 @@ hex4(const char *p, const char *end)
 static char *
 unescape(const char *p, const char *end)
 {
-	struct out o;
+	struct json_buf o;
 	long u, lo;
 
-	out_init(&o);
+	json_init(&o);
 	for (p++, end--; p < end; p++) {
 		if (*p != '\\') {
-			out_raw(&o, p, 1);
+			json_raw(&o, p, 1);
 			continue;
 		}
 		switch (*++p) {
@@ -563,14 +424,13 @@ unescape(const char *p, const char *end)
 	}
 	if (o.err)
 		goto bad;
-	if (o.p == NULL)
+	if (o.buf == NULL)
 		out_s(&o, "");
 	if (o.err)
 		goto bad;
-	json_free(&o.esc);
-	return o.p;
+	return o.buf;
 bad:
-	out_free(&o);
+	json_free(&o);
 	return NULL;
 }
 
@@ -732,7 +592,7 @@ status_state(const struct control_status *st)
 
 /* The human report, from the same numbers as the JSON. */
 static void
-status_text(struct out *t, const struct control_status *st, int64_t now)
+status_text(struct json_buf *t, const struct control_status *st, int64_t now)
 {
 	char up[48], ts[32], bytes[32];
 	const struct control_recent *r = st->recent;
@@ -740,37 +600,37 @@ status_text(struct out *t, const struct control_status *st, int64_t now)
 
 	fmt_duration(up, sizeof(up), (now - st->started_ms) / 1000);
 	fmt_bytes(bytes, sizeof(bytes), st->bytes_out);
-	out_printf(t, "thumbwatch %s, pid %ld: %s for %s%s\n", nz(st->version),
+	json_printf(t, "thumbwatch %s, pid %ld: %s for %s%s\n", nz(st->version),
 	    st->pid, status_state(st), up, st->starting ?
 	    " (first scan of the input tree in progress)" : "");
-	out_printf(t, "  input     %s (%" PRIu64 " folder%s watched, %s)\n",
+	json_printf(t, "  input     %s (%" PRIu64 " folder%s watched, %s)\n",
 	    nz(st->input_dir), st->watched_dirs,
 	    st->watched_dirs == 1 ? "" : "s", nz(st->backend));
-	out_printf(t, "  output    %s\n", nz(st->output_dir));
-	out_printf(t, "  log       %s\n", nz(st->log_file));
-	out_printf(t, "  queue     %" PRIu64 " waiting, %" PRIu64 " in work\n",
+	json_printf(t, "  output    %s\n", nz(st->output_dir));
+	json_printf(t, "  log       %s\n", nz(st->log_file));
+	json_printf(t, "  queue     %" PRIu64 " waiting, %" PRIu64 " in work\n",
 	    st->queued, st->in_flight);
-	out_printf(t, "  workers   %d: %d busy, %d idle, %" PRIu64
+	json_printf(t, "  workers   %d: %d busy, %d idle, %" PRIu64
 	    " restarted\n", st->workers, st->workers_busy, st->workers_idle,
 	    st->worker_restarts);
-	out_printf(t, "  files     %" PRIu64 " done, %" PRIu64 " failed, %"
+	json_printf(t, "  files     %" PRIu64 " done, %" PRIu64 " failed, %"
 	    PRIu64 " skipped since start (%s written)\n", st->done,
 	    st->failed, st->skipped, bytes);
-	out_printf(t, "  last min  %" PRIu64 " done (%.1f/s), %" PRIu64
+	json_printf(t, "  last min  %" PRIu64 " done (%.1f/s), %" PRIu64
 	    " failed\n", st->done_last_min, (double)st->done_last_min / 60.0,
 	    st->failed_last_min);
 	if (st->cluster != NULL) {
 		const struct cluster_stats *c = st->cluster;
 
-		out_printf(t, "  redis     %s, %s as %s, role %s%s%s\n",
+		json_printf(t, "  redis     %s, %s as %s, role %s%s%s\n",
 		    c->url, c->up ? "connected" : "DOWN", c->consumer,
 		    nz(c->role), c->up || !c->error[0] ? "" : ": ",
 		    c->up ? "" : c->error);
-		out_printf(t, "  stream    %" PRId64 " entries, %" PRId64
+		json_printf(t, "  stream    %" PRId64 " entries, %" PRId64
 		    " pending, %" PRId64 " consumers, %" PRId64
 		    " dead letters\n", c->stream_len, c->pending,
 		    c->consumers, c->dead_letters);
-		out_printf(t, "  this node %" PRIu64 " queued (%" PRIu64
+		json_printf(t, "  this node %" PRIu64 " queued (%" PRIu64
 		    " already queued by another), %" PRIu64 " received (%"
 		    PRIu64 " taken over), %" PRIu64 " acknowledged, %" PRIu64
 		    " dead-lettered\n", c->enqueued, c->duplicates,
@@ -780,119 +640,119 @@ status_text(struct out *t, const struct control_status *st, int64_t now)
 		out_s(t, "  no failures since start\n");
 		return;
 	}
-	out_printf(t, "  last %u failure%s (newest first):\n", r->n,
+	json_printf(t, "  last %u failure%s (newest first):\n", r->n,
 	    r->n == 1 ? "" : "s");
 	for (k = 0; k < r->n; k++) {
 		i = (r->next + CONTROL_RECENT_MAX - 1 - k) % CONTROL_RECENT_MAX;
 		json_rfc3339(ts, r->e[i].ts_ms);
-		out_printf(t, "    %s  %s: %s\n", ts, r->e[i].file,
+		json_printf(t, "    %s  %s: %s\n", ts, r->e[i].file,
 		    r->e[i].error);
 	}
 }
 
 /* "text" last: the data first for whoever reads the line by eye. */
 static void
-finish_response(struct out *o, struct out *t)
+finish_response(struct json_buf *o, struct json_buf *t)
 {
 	if (t->err)
 		o->err = t->err;
-	out_str(o, "text", t->p ? t->p : "");
-	out_close(o, "}");
+	json_str(o, "text", t->buf ? t->buf : "");
+	json_close(o, '}');
 	out_s(o, "\n");
 }
 
 static void
-render_status(struct out *o, const struct control_status *st)
+render_status(struct json_buf *o, const struct control_status *st)
 {
 	const struct control_recent *r = st->recent;
 	int64_t now = time_wall_ms();
 	char ts[32];
-	struct out t;
+	struct json_buf t;
 	unsigned i, k;
 
-	out_init(&t);
+	json_init(&t);
 	status_text(&t, st, now);
-	out_open(o, NULL, "{");
-	out_bool(o, "ok", true);
-	out_str(o, "command", "status");
-	out_str(o, "version", nz(st->version));
-	out_i64(o, "pid", st->pid);
-	out_str(o, "mode", nz(st->mode));
-	out_str(o, "state", status_state(st));
+	json_open(o, NULL, '{');
+	json_bool(o, "ok", true);
+	json_str(o, "command", "status");
+	json_str(o, "version", nz(st->version));
+	json_int(o, "pid", st->pid);
+	json_str(o, "mode", nz(st->mode));
+	json_str(o, "state", status_state(st));
 	json_rfc3339(ts, st->started_ms);
-	out_str(o, "started", ts);
-	out_i64(o, "uptime_s", (now - st->started_ms) / 1000);
-	out_str(o, "input_dir", nz(st->input_dir));
-	out_str(o, "output_dir", nz(st->output_dir));
-	out_str(o, "log_file", nz(st->log_file));
-	out_str(o, "backend", nz(st->backend));
-	out_u64(o, "watched_dirs", st->watched_dirs);
-	out_u64(o, "queued", st->queued);
-	out_u64(o, "in_flight", st->in_flight);
-	out_i64(o, "workers", st->workers);
-	out_i64(o, "workers_busy", st->workers_busy);
-	out_i64(o, "workers_idle", st->workers_idle);
-	out_u64(o, "worker_restarts", st->worker_restarts);
-	out_u64(o, "done", st->done);
-	out_u64(o, "failed", st->failed);
-	out_u64(o, "skipped", st->skipped);
-	out_u64(o, "deleted", st->deleted);
-	out_u64(o, "moved", st->moved);
-	out_u64(o, "bytes_out", st->bytes_out);
-	out_open(o, "last_minute", "{");
-	out_u64(o, "done", st->done_last_min);
-	out_u64(o, "failed", st->failed_last_min);
-	out_key(o, "per_s");
-	out_printf(o, "%.2f", (double)st->done_last_min / 60.0);
-	out_close(o, "}");
+	json_str(o, "started", ts);
+	json_int(o, "uptime_s", (now - st->started_ms) / 1000);
+	json_str(o, "input_dir", nz(st->input_dir));
+	json_str(o, "output_dir", nz(st->output_dir));
+	json_str(o, "log_file", nz(st->log_file));
+	json_str(o, "backend", nz(st->backend));
+	json_u64(o, "watched_dirs", st->watched_dirs);
+	json_u64(o, "queued", st->queued);
+	json_u64(o, "in_flight", st->in_flight);
+	json_int(o, "workers", st->workers);
+	json_int(o, "workers_busy", st->workers_busy);
+	json_int(o, "workers_idle", st->workers_idle);
+	json_u64(o, "worker_restarts", st->worker_restarts);
+	json_u64(o, "done", st->done);
+	json_u64(o, "failed", st->failed);
+	json_u64(o, "skipped", st->skipped);
+	json_u64(o, "deleted", st->deleted);
+	json_u64(o, "moved", st->moved);
+	json_u64(o, "bytes_out", st->bytes_out);
+	json_open(o, "last_minute", '{');
+	json_u64(o, "done", st->done_last_min);
+	json_u64(o, "failed", st->failed_last_min);
+	json_key(o, "per_s");
+	json_printf(o, "%.2f", (double)st->done_last_min / 60.0);
+	json_close(o, '}');
 	if (st->cluster != NULL) {
 		const struct cluster_stats *c = st->cluster;
 
-		out_open(o, "redis", "{");
-		out_str(o, "url", c->url);
-		out_bool(o, "up", c->up);
-		out_str(o, "error", c->error);
-		out_str(o, "role", nz(c->role));
-		out_str(o, "consumer", c->consumer);
-		out_i64(o, "stream_length", c->stream_len);
-		out_i64(o, "pending", c->pending);
-		out_i64(o, "consumers", c->consumers);
-		out_i64(o, "dead_letters", c->dead_letters);
-		out_u64(o, "enqueued", c->enqueued);
-		out_u64(o, "duplicates", c->duplicates);
-		out_u64(o, "received", c->received);
-		out_u64(o, "reclaimed", c->reclaimed);
-		out_u64(o, "acked", c->acked);
-		out_u64(o, "dead", c->dead);
-		out_close(o, "}");
+		json_open(o, "redis", '{');
+		json_str(o, "url", nz(c->url));
+		json_bool(o, "up", c->up);
+		json_str(o, "error", nz(c->error));
+		json_str(o, "role", nz(c->role));
+		json_str(o, "consumer", nz(c->consumer));
+		json_int(o, "stream_length", c->stream_len);
+		json_int(o, "pending", c->pending);
+		json_int(o, "consumers", c->consumers);
+		json_int(o, "dead_letters", c->dead_letters);
+		json_u64(o, "enqueued", c->enqueued);
+		json_u64(o, "duplicates", c->duplicates);
+		json_u64(o, "received", c->received);
+		json_u64(o, "reclaimed", c->reclaimed);
+		json_u64(o, "acked", c->acked);
+		json_u64(o, "dead", c->dead);
+		json_close(o, '}');
 	}
-	out_open(o, "recent_failures", "[");
+	json_open(o, "recent_failures", '[');
 	for (k = 0; r != NULL && k < r->n; k++) {
 		i = (r->next + CONTROL_RECENT_MAX - 1 - k) % CONTROL_RECENT_MAX;
-		out_open(o, NULL, "{");
+		json_open(o, NULL, '{');
 		json_rfc3339(ts, r->e[i].ts_ms);
-		out_str(o, "ts", ts);
-		out_str(o, "file", r->e[i].file);
-		out_str(o, "error", r->e[i].error);
-		out_close(o, "}");
+		json_str(o, "ts", ts);
+		json_str(o, "file", r->e[i].file);
+		json_str(o, "error", r->e[i].error);
+		json_close(o, '}');
 	}
-	out_close(o, "]");
+	json_close(o, ']');
 	finish_response(o, &t);
-	out_free(&t);
+	json_free(&t);
 }
 
 static void
-render_error(struct out *o, const char *msg)
+render_error(struct json_buf *o, const char *msg)
 {
-	struct out t;
+	struct json_buf t;
 
-	out_init(&t);
-	out_printf(&t, "%s\n", msg);
-	out_open(o, NULL, "{");
-	out_bool(o, "ok", false);
-	out_str(o, "error", msg);
+	json_init(&t);
+	json_printf(&t, "%s\n", msg);
+	json_open(o, NULL, '{');
+	json_bool(o, "ok", false);
+	json_str(o, "error", msg);
 	finish_response(o, &t);
-	out_free(&t);
+	json_free(&t);
 }
 
 /* ---- server ------------------------------------------------------------ */
@@ -971,7 +831,7 @@ conn_written(uv_write_t *wr, int status)
 /* Sends o's line (or a fixed error when building it ran out of memory)
  * and closes after the write. */
 static void
-conn_answer(struct conn *c, struct out *o)
+conn_answer(struct conn *c, struct json_buf *o)
 {
 	static const char nomem[] = "{\"ok\":false,\"error\":\"out of memory\","
 	    "\"text\":\"out of memory\\n\"}\n";
@@ -980,11 +840,11 @@ conn_answer(struct conn *c, struct out *o)
 	c->answered = true;
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	uv_timer_stop(&c->timer);
-	if (o->err || o->p == NULL) {
+	if (o->err || o->buf == NULL) {
 		b = uv_buf_init((char *)nomem, sizeof(nomem) - 1);
 	} else {
-		c->resp = o->p;
-		o->p = NULL;
+		c->resp = o->buf;
+		o->buf = NULL;
 		b = uv_buf_init(c->resp, (unsigned int)o->len);
 	}
 	c->wr.data = c;
@@ -996,28 +856,28 @@ conn_answer(struct conn *c, struct out *o)
 static void
 conn_error(struct conn *c, const char *msg)
 {
-	struct out o;
+	struct json_buf o;
 
-	out_init(&o);
+	json_init(&o);
 	render_error(&o, msg);
 	conn_answer(c, &o);
-	out_free(&o);
+	json_free(&o);
 }
 
 static void
-do_reprocess(struct control_server *s, struct out *o,
+do_reprocess(struct control_server *s, struct json_buf *o,
     const struct control_request *req)
 {
 	char msg[512];
-	struct out t, res;
+	struct json_buf t, res;
 	size_t i, queued = 0;
 	int rc;
 
 	/* Results first, in their own buffer, so "ok" can lead the line
 	 * like in every other response. */
-	out_init(&t);
-	out_init(&res);
-	out_open(&res, NULL, "[");
+	json_init(&t);
+	json_init(&res);
+	json_open(&res, NULL, '[');
 	for (i = 0; i < req->nargs; i++) {
 		msg[0] = '\0';
 		rc = s->cb.reprocess ? s->cb.reprocess(s->ud, req->args[i], msg,
@@ -1027,37 +887,37 @@ do_reprocess(struct control_server *s, struct out *o,
 		if (msg[0] == '\0')
 			snprintf(msg, sizeof(msg), "%s", rc == 0 ? "queued" :
 			    strerror(-rc));
-		out_open(&res, NULL, "{");
-		out_str(&res, "path", req->args[i]);
-		out_bool(&res, "ok", rc == 0);
-		out_str(&res, "message", msg);
-		out_close(&res, "}");
-		out_printf(&t, "%s: %s\n", req->args[i], msg);
+		json_open(&res, NULL, '{');
+		json_str(&res, "path", req->args[i]);
+		json_bool(&res, "ok", rc == 0);
+		json_str(&res, "message", msg);
+		json_close(&res, '}');
+		json_printf(&t, "%s: %s\n", req->args[i], msg);
 	}
-	out_close(&res, "]");
+	json_close(&res, ']');
 	if (queued < req->nargs)
-		out_printf(&t, "%zu of %zu not queued\n", req->nargs - queued,
+		json_printf(&t, "%zu of %zu not queued\n", req->nargs - queued,
 		    req->nargs);
-	out_open(o, NULL, "{");
-	out_bool(o, "ok", queued == req->nargs);
-	out_str(o, "command", "reprocess");
-	out_u64(o, "queued", queued);
-	out_u64(o, "errors", req->nargs - queued);
-	out_key(o, "results");
+	json_open(o, NULL, '{');
+	json_bool(o, "ok", queued == req->nargs);
+	json_str(o, "command", "reprocess");
+	json_u64(o, "queued", queued);
+	json_u64(o, "errors", req->nargs - queued);
+	json_key(o, "results");
 	if (res.err)
 		o->err = res.err;
-	out_raw(o, res.p ? res.p : "[]", res.p ? res.len : 2);
+	json_raw(o, res.buf ? res.buf : "[]", res.buf ? res.len : 2);
 	finish_response(o, &t);
-	out_free(&res);
-	out_free(&t);
+	json_free(&res);
+	json_free(&t);
 }
 
 static void
-do_retry_failed(struct control_server *s, struct out *o)
+do_retry_failed(struct control_server *s, struct json_buf *o)
 {
 	char msg[512] = "";
 	size_t count = 0;
-	struct out t;
+	struct json_buf t;
 	int rc;
 
 	rc = s->cb.retry_failed ? s->cb.retry_failed(s->ud, &count, msg,
@@ -1069,18 +929,18 @@ do_retry_failed(struct control_server *s, struct out *o)
 		render_error(o, msg);
 		return;
 	}
-	out_init(&t);
+	json_init(&t);
 	if (count == 0)
 		out_s(&t, "no failed files to retry\n");
 	else
-		out_printf(&t, "%zu failed file%s queued again\n", count,
+		json_printf(&t, "%zu failed file%s queued again\n", count,
 		    count == 1 ? "" : "s");
-	out_open(o, NULL, "{");
-	out_bool(o, "ok", true);
-	out_str(o, "command", "retry-failed");
-	out_u64(o, "queued", count);
+	json_open(o, NULL, '{');
+	json_bool(o, "ok", true);
+	json_str(o, "command", "retry-failed");
+	json_u64(o, "queued", count);
 	finish_response(o, &t);
-	out_free(&t);
+	json_free(&t);
 }
 
 static void
@@ -1090,13 +950,13 @@ conn_request(struct conn *c, const char *line, size_t len)
 	struct control_request req;
 	struct control_status st;
 	char err[256];
-	struct out o;
+	struct json_buf o;
 
 	if (control_parse_request(line, len, &req, err, sizeof(err)) < 0) {
 		conn_error(c, err);
 		return;
 	}
-	out_init(&o);
+	json_init(&o);
 	switch (req.cmd) {
 	case CONTROL_STATUS:
 		memset(&st, 0, sizeof(st));
@@ -1113,7 +973,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 	}
 	control_request_free(&req);
 	conn_answer(c, &o);
-	out_free(&o);
+	json_free(&o);
 }
 
 static void
@@ -1379,7 +1239,7 @@ send_all(int fd, const char *p, size_t n)
 
 /* Reads up to the first '\n' (or EOF).  0, -ETIMEDOUT, -E2BIG, -errno. */
 static int
-read_line(int fd, struct out *o)
+read_line(int fd, struct json_buf *o)
 {
 	int64_t deadline = time_mono_ms() + CLIENT_TIMEOUT_MS, left;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -1405,7 +1265,7 @@ read_line(int fd, struct out *o)
 			return o->len > 0 && errno == ECONNRESET ? 0 : -errno;
 		if (n == 0)
 			return 0;
-		out_raw(o, buf, (size_t)n);
+		json_raw(o, buf, (size_t)n);
 		if (o->err)
 			return o->err;
 		if (memchr(buf, '\n', (size_t)n) != NULL)
@@ -1420,7 +1280,7 @@ control_client(const char *sock_path, const char *request, FILE *out,
     bool json)
 {
 	struct sockaddr_un sa;
-	struct out resp;
+	struct json_buf resp;
 	char *text = NULL, *error = NULL, *nl;
 	size_t rlen = strlen(request), len;
 	bool ok;
@@ -1452,7 +1312,7 @@ control_client(const char *sock_path, const char *request, FILE *out,
 	if ((rc = send_all(fd, request, rlen)) == 0 &&
 	    (rlen == 0 || request[rlen - 1] != '\n'))
 		rc = send_all(fd, "\n", 1);
-	out_init(&resp);
+	json_init(&resp);
 	/* A send error (the daemon closed early) may still leave its
 	 * answer (e.g. "line too long") to read. */
 	if ((status = read_line(fd, &resp)) < 0 || resp.len == 0) {
@@ -1461,26 +1321,26 @@ control_client(const char *sock_path, const char *request, FILE *out,
 			fprintf(stderr, "thumbwatch: the daemon on %s did not "
 			    "answer within %d s\n", sock_path,
 			    CLIENT_TIMEOUT_MS / 1000);
-			out_free(&resp);
+			json_free(&resp);
 			return EX_TEMPFAIL;
 		}
 		fprintf(stderr, "thumbwatch: no answer from the daemon on %s "
 		    "(%s)\n", sock_path, strerror(status < 0 ? -status :
 		    rc < 0 ? -rc : EPIPE));
-		out_free(&resp);
+		json_free(&resp);
 		return EX_PROTOCOL;
 	}
 	close(fd);
-	len = (nl = memchr(resp.p, '\n', resp.len)) ? (size_t)(nl - resp.p) :
-	    resp.len;
-	if (control_parse_response(resp.p, len, &ok, &text, &error) < 0) {
+	len = (nl = memchr(resp.buf, '\n', resp.len)) ?
+	    (size_t)(nl - resp.buf) : resp.len;
+	if (control_parse_response(resp.buf, len, &ok, &text, &error) < 0) {
 		fprintf(stderr, "thumbwatch: the daemon on %s sent something "
-		    "that is not a response: %.200s\n", sock_path, resp.p);
-		out_free(&resp);
+		    "that is not a response: %.200s\n", sock_path, resp.buf);
+		json_free(&resp);
 		return EX_PROTOCOL;
 	}
 	if (json) {
-		fwrite(resp.p, 1, len, out);
+		fwrite(resp.buf, 1, len, out);
 		fputc('\n', out);
 	} else if (!ok && error != NULL) {
 		fprintf(stderr, "thumbwatch: %s\n", error);
@@ -1492,6 +1352,6 @@ control_client(const char *sock_path, const char *request, FILE *out,
 	fflush(out);
 	free(text);
 	free(error);
-	out_free(&resp);
+	json_free(&resp);
 	return ok ? 0 : 1;
 }

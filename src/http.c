@@ -24,10 +24,12 @@
 
 #include <microhttpd.h>
 
+#include "beneath.h"
 #include "fsutil.h"
 #include "http.h"
 #include "http_index.h"
 #include "httputil.h"
+#include "json.h"
 #include "pathmap.h"
 
 #define JOBS_MAX	10000
@@ -82,6 +84,7 @@ struct http_server {
 struct upfile {
 	int fd;
 	char tmp[PATH_MAX];
+	char raw[256];			/* the client's name, for errors */
 	char name[256];			/* sanitised client name */
 	unsigned char head[HTTPUTIL_SNIFF_LEN];
 	size_t headlen;
@@ -263,8 +266,10 @@ send_buf(struct MHD_Connection *c, unsigned int status, const char *type,
 	return ret;
 }
 
+/* Every JSON answer is written by json.h, the log's writer: a name that
+ * is not UTF-8 reads the same here as in the log and still parses. */
 static enum MHD_Result
-send_json(struct MHD_Connection *c, unsigned int status, struct strbuf *b)
+send_json(struct MHD_Connection *c, unsigned int status, struct json_buf *b)
 {
 	enum MHD_Result ret;
 
@@ -274,26 +279,30 @@ send_json(struct MHD_Connection *c, unsigned int status, struct strbuf *b)
 	else
 		ret = send_buf(c, status, "application/json", b->buf ? b->buf :
 		    "", b->len);
-	strbuf_free(b);
+	json_free(b);
 	return ret;
 }
 
 static enum MHD_Result
 send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 {
-	struct strbuf b;
+	struct json_buf b;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"error\":");
-	strbuf_json(&b, msg);
-	strbuf_printf(&b, ",\"status\":%u}\n", status);
-	if (b.err)
+	json_init(&b);
+	json_begin(&b);
+	json_str(&b, "error", msg);
+	json_u64(&b, "status", status);
+	json_end(&b);
+	json_raw(&b, "\n", 1);
+	if (b.err) {
+		json_free(&b);
 		return MHD_NO;
+	}
 	r = MHD_create_response_from_buffer(b.len, b.buf,
 	    MHD_RESPMEM_MUST_COPY);
-	strbuf_free(&b);
+	json_free(&b);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/json");
@@ -305,25 +314,50 @@ send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 	return ret;
 }
 
-static bool
-authorised(struct http_server *h, struct MHD_Connection *c)
+/* The route a URL belongs to, as HTTP_PUBLIC names it.  "healthz" (a
+ * load balancer's probe) and "page" (static HTML holding no data; its
+ * requests carry the token typed into it, since a browser cannot send a
+ * header when it opens a page) are always open, "upload" never; ""
+ * is no route (404 for everyone: no data behind it). */
+static const char *
+route_of(const char *url)
 {
-	const char *a, *tok = h->cfg->http_token;
-	size_t i, n = strlen(tok), an;
-	unsigned char diff = 0;
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+		return "page";
+	if (strcmp(url, "/healthz") == 0)
+		return "healthz";
+	if (strcmp(url, "/upload") == 0)
+		return "upload";
+	if (strcmp(url, "/metrics") == 0)
+		return "metrics";
+	if (strcmp(url, "/status") == 0)
+		return "status";
+	if (strcmp(url, "/events") == 0)
+		return "events";
+	if (strncmp(url, "/jobs/", 6) == 0)
+		return "jobs";
+	if (strncmp(url, "/thumbnails/", 12) == 0)
+		return "thumbnails";
+	return "";
+}
 
-	if (!tok[0])
+/* With HTTP_TOKEN set, every route but /healthz, the page and those
+ * HTTP_PUBLIC lists needs "Authorization: Bearer TOKEN": /events names every upload
+ * and its client, /thumbnails serves them. */
+static bool
+authorised(struct http_server *h, struct MHD_Connection *c, const char *url)
+{
+	const char *a, *route = route_of(url);
+
+	if (!h->cfg->http_token[0] || !route[0] ||
+	    strcmp(route, "healthz") == 0 || strcmp(route, "page") == 0 ||
+	    (strcmp(route, "upload") != 0 &&
+	    httputil_list_has(h->cfg->http_public, route)))
 		return true;
 	a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
 		return false;
-	a += 7;
-	an = strlen(a);
-	if (an != n)
-		return false;
-	for (i = 0; i < n; i++)
-		diff |= (unsigned char)(a[i] ^ tok[i]);
-	return diff == 0;
+	return httputil_token_equal(a + 7, h->cfg->http_token);
 }
 
 /* ---- uploads ------------------------------------------------------- */
@@ -366,6 +400,7 @@ upfile_begin(struct req *r, const char *name)
 	f = &r->files[r->nfiles++];
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	snprintf(f->raw, sizeof(f->raw), "%s", name ? name : "");
 	if (httputil_sanitize_name(name ? name : "", f->name,
 	    sizeof(f->name)) < 0)
 		snprintf(f->name, sizeof(f->name), "upload");
@@ -381,6 +416,18 @@ upfile_begin(struct req *r, const char *name)
 	r->cur_open = true;
 }
 
+/* An error that names the part it is about, so a client that sent
+ * several files knows which one was refused. */
+static void
+upfile_fail(struct req *r, struct upfile *f, int status, const char *msg)
+{
+	char m[sizeof(r->error)];
+
+	snprintf(m, sizeof(m), "%.150s: %s", f->raw[0] ? f->raw : f->name,
+	    msg);
+	req_fail(r, status, m);
+}
+
 static void
 upfile_sniff(struct req *r, struct upfile *f)
 {
@@ -389,7 +436,7 @@ upfile_sniff(struct req *r, struct upfile *f)
 	f->sniffed = true;
 	f->type = httputil_sniff(f->head, f->headlen);
 	if (!httputil_type_enabled(f->type, r->h->cfg->extensions)) {
-		req_fail(r, 415, f->type ? "image type not enabled "
+		upfile_fail(r, f, 415, f->type ? "image type not enabled "
 		    "(EXTENSIONS)" : "not an image thumbwatch accepts "
 		    "(jpeg, png, webp, gif, tiff, heif, avif, jxl)");
 		return;
@@ -435,7 +482,7 @@ upfile_end(struct req *r)
 	f = &r->files[r->nfiles - 1];
 	r->cur_open = false;
 	if (f->bytes == 0) {
-		req_fail(r, 415, "empty file");
+		upfile_fail(r, f, 415, "empty file");
 		return;
 	}
 	upfile_sniff(r, f);
@@ -456,6 +503,7 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
     size_t size)
 {
 	struct req *r = cls;
+	struct upfile *cur;
 
 	(void)kind;
 	(void)key;
@@ -463,7 +511,9 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
 	(void)transfer_encoding;
 	if (filename == NULL || r->status)
 		return MHD_YES;		/* a plain field: nothing to keep */
-	if (off == 0 && !(r->cur_open && r->files[r->nfiles - 1].bytes == 0)) {
+	cur = r->nfiles > 0 ? &r->files[r->nfiles - 1] : NULL;
+	if (httputil_new_part(r->cur_open, cur ? cur->bytes : 0,
+	    cur ? cur->raw : NULL, filename, off)) {
 		upfile_end(r);
 		if (r->status)
 			return MHD_YES;
@@ -564,28 +614,40 @@ client_name(struct MHD_Connection *c, char *out, size_t cap)
 }
 
 static void
-add_urls(struct http_server *h, struct strbuf *b, const char *rel,
+add_urls(struct http_server *h, struct json_buf *b, const char *rel,
     bool sizes)
 {
-	char (*outs)[PATH_MAX], abs[PATH_MAX];
+	char (*outs)[PATH_MAX];
+	struct strbuf url;
 	struct stat sb;
-	int n = 0, i;
+	int n = 0, i, root = -1;
 
 	outs = calloc(HTTP_MAX_OUTPUTS, PATH_MAX);
 	if (outs && h->cb.outputs)
 		n = h->cb.outputs(h->ud, rel, outs, HTTP_MAX_OUTPUTS);
-	strbuf_printf(b, "\"thumbnails\":[");
+	/* Sizes as GET /thumbnails would serve them: no symlink followed,
+	 * regular files only. */
+	if (sizes && n > 0)
+		root = beneath_root(h->out_root);
+	json_open(b, "thumbnails", '[');
 	for (i = 0; i < n; i++) {
-		strbuf_printf(b, "%s{\"url\":\"/thumbnails/", i ? "," : "");
-		strbuf_url_path(b, outs[i]);
-		strbuf_printf(b, "\"");
-		if (sizes && pathmap_join(abs, sizeof(abs), h->out_root,
-		    outs[i]) == 0 && stat(abs, &sb) == 0)
-			strbuf_printf(b, ",\"bytes\":%lld",
-			    (long long)sb.st_size);
-		strbuf_printf(b, "}");
+		json_open(b, NULL, '{');
+		strbuf_init(&url);
+		strbuf_add(&url, "/thumbnails/", 12);
+		strbuf_url_path(&url, outs[i]);
+		if (url.err)
+			b->err = url.err;
+		else
+			json_strn(b, "url", url.buf, url.len);
+		strbuf_free(&url);
+		if (root >= 0 && beneath_lstat(root, outs[i], &sb) == 0 &&
+		    S_ISREG(sb.st_mode))
+			json_int(b, "bytes", (int64_t)sb.st_size);
+		json_close(b, '}');
 	}
-	strbuf_printf(b, "]");
+	json_close(b, ']');
+	if (root >= 0)
+		close(root);
 	free(outs);
 }
 
@@ -593,8 +655,8 @@ static enum MHD_Result
 upload_finish(struct req *r, struct MHD_Connection *c)
 {
 	struct http_server *h = r->h;
-	struct strbuf b;
-	struct json_buf *j;
+	struct json_buf b, *j;
+	char num[48];
 	int i, rc;
 
 	if (r->pp) {
@@ -607,15 +669,16 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 		    "(multipart/form-data with a file field)");
 	if (r->status)
 		return send_error(c, (unsigned)r->status, r->error);
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"files\":[");
+	json_init(&b);
+	json_begin(&b);
+	json_open(&b, "files", '[');
 	for (i = 0; i < r->nfiles; i++) {
 		struct upfile *f = &r->files[i];
+		json_open(&b, NULL, '{');
 		if ((rc = upfile_store(h, f)) < 0) {
 			upfile_discard(f);
-			strbuf_printf(&b, "%s{\"error\":", i ? "," : "");
-			strbuf_json(&b, strerror(-rc));
-			strbuf_printf(&b, "}");
+			json_str(&b, "error", strerror(-rc));
+			json_close(&b, '}');
 			continue;
 		}
 		f->id = job_new(h, f->stored);
@@ -627,16 +690,20 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 			json_int(j, "id", (int64_t)f->id);
 			log_commit(h->lg);
 		}
-		strbuf_printf(&b, "%s{\"id\":\"%" PRIu64 "\",\"name\":",
-		    i ? "," : "", f->id);
-		strbuf_json(&b, f->stored);
-		strbuf_printf(&b, ",\"bytes\":%lld,\"type\":\"%s\","
-		    "\"status\":\"/jobs/%" PRIu64 "\",", (long long)f->bytes,
-		    f->type, f->id);
+		/* A string: ids outgrow a double in JavaScript. */
+		snprintf(num, sizeof(num), "%" PRIu64, f->id);
+		json_str(&b, "id", num);
+		json_str(&b, "name", f->stored);
+		json_int(&b, "bytes", f->bytes);
+		json_str(&b, "type", f->type);
+		snprintf(num, sizeof(num), "/jobs/%" PRIu64, f->id);
+		json_str(&b, "status", num);
 		add_urls(h, &b, f->stored, false);
-		strbuf_printf(&b, "}");
+		json_close(&b, '}');
 	}
-	strbuf_printf(&b, "]}\n");
+	json_close(&b, ']');
+	json_end(&b);
+	json_raw(&b, "\n", 1);
 	return send_json(c, 202, &b);
 }
 
@@ -646,8 +713,6 @@ upload_start(struct http_server *h, struct req *r, struct MHD_Connection *c)
 	const char *ct, *cl, *name;
 
 	r->upload = true;
-	if (!authorised(h, c))
-		return send_error(c, 401, "missing or wrong bearer token");
 	if (h->uploads >= h->cfg->http_max_uploads)
 		return send_error(c, 429, "too many uploads at once "
 		    "(HTTP_MAX_UPLOADS)");
@@ -701,30 +766,28 @@ upload_body(struct http_server *h, struct req *r, const char *data,
 static enum MHD_Result
 get_job(struct http_server *h, struct MHD_Connection *c, const char *sid)
 {
-	struct strbuf b;
+	struct json_buf b;
 	struct job *j;
-	char *end;
+	char *end, num[24];
 	uint64_t id;
 
-	if (!authorised(h, c))
-		return send_error(c, 401, "missing or wrong bearer token");
 	errno = 0;
 	id = strtoull(sid, &end, 10);
 	if (errno || *end || !*sid || (j = job_by_id(h, id)) == NULL)
 		return send_error(c, 404, "no such job");
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"id\":\"%" PRIu64 "\",\"name\":", j->id);
-	strbuf_json(&b, j->rel);
-	strbuf_printf(&b, ",\"status\":\"%s\"", state_names[j->state]);
-	if (j->reason) {
-		strbuf_printf(&b, ",\"reason\":");
-		strbuf_json(&b, j->reason);
-	}
+	json_init(&b);
+	json_begin(&b);
+	snprintf(num, sizeof(num), "%" PRIu64, j->id);
+	json_str(&b, "id", num);
+	json_str(&b, "name", j->rel);
+	json_str(&b, "status", state_names[j->state]);
+	if (j->reason)
+		json_str(&b, "reason", j->reason);
 	if (j->state == J_DONE)
-		strbuf_printf(&b, ",\"ms\":%" PRId64, j->ms);
-	strbuf_printf(&b, ",");
+		json_int(&b, "ms", j->ms);
 	add_urls(h, &b, j->rel, j->state == J_DONE);
-	strbuf_printf(&b, "}\n");
+	json_end(&b);
+	json_raw(&b, "\n", 1);
 	return send_json(c, 200, &b);
 }
 
@@ -752,19 +815,22 @@ static enum MHD_Result
 get_thumbnail(struct http_server *h, struct MHD_Connection *c,
     const char *rel)
 {
-	char abs[PATH_MAX], real[PATH_MAX], r2[PATH_MAX], etag[96], lm[64];
+	char etag[96], lm[64];
 	const char *inm, *ims;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	struct stat sb;
-	int fd;
+	int root, fd;
 
-	if (!safe_rel(rel) || pathmap_join(abs, sizeof(abs), h->out_root,
-	    rel) < 0 || realpath(abs, real) == NULL ||
-	    pathmap_relative(h->out_root, real, r2, sizeof(r2)) < 0 ||
-	    !r2[0] || !safe_rel(r2))
+	/* Opened beneath OUTPUT_DIR with no symlink at any level (a dropper
+	 * can plant links when OUTPUT_DIR is in reach), non-blocking so a
+	 * FIFO or a device never stops the loop in open(), and served only
+	 * when it is a regular file. */
+	if (!safe_rel(rel) || (root = beneath_root(h->out_root)) < 0)
 		return send_error(c, 404, "no such thumbnail");
-	if ((fd = open(real, O_RDONLY | O_CLOEXEC)) < 0)
+	fd = beneath_open(root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	close(root);
+	if (fd < 0)
 		return send_error(c, 404, "no such thumbnail");
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
@@ -798,7 +864,7 @@ get_thumbnail(struct http_server *h, struct MHD_Connection *c,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type",
-	    httputil_content_type(real));
+	    httputil_content_type(rel));
 	MHD_add_response_header(r, "ETag", etag);
 	MHD_add_response_header(r, "Last-Modified", lm);
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
@@ -913,12 +979,12 @@ static enum MHD_Result
 get_status(struct http_server *h, struct MHD_Connection *c)
 {
 	struct http_stats st;
-	struct strbuf b;
+	struct json_buf b;
 
 	memset(&st, 0, sizeof(st));
 	h->cb.stats(h->ud, &st);
-	strbuf_init(&b);
-	strbuf_printf(&b, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
+	json_init(&b);
+	json_printf(&b, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
 	    ",\"skipped\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"in_flight\":%"
 	    PRIu64 ",\"workers\":%d,\"workers_busy\":%d,\"workers_idle\":%d,"
 	    "\"worker_restarts\":%" PRIu64 ",\"healthy\":%s}\n", st.done,
@@ -1058,13 +1124,15 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		r->h = h;
 		*con_cls = r;
-		if (strcmp(url, "/upload") == 0) {
-			if (strcmp(method, "POST") != 0)
-				return send_error(c, 405, "POST only");
-			return upload_start(h, r, c);
-		}
-		if (!get)
+		/* A wrong method says nothing about the data: 405 first. */
+		if (strcmp(url, "/upload") == 0 && strcmp(method, "POST") != 0)
+			return send_error(c, 405, "POST only");
+		if (strcmp(url, "/upload") != 0 && !get)
 			return send_error(c, 405, "GET only");
+		if (!authorised(h, c, url))
+			return send_error(c, 401, "missing or wrong bearer token");
+		if (strcmp(url, "/upload") == 0)
+			return upload_start(h, r, c);
 		if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
 			return send_buf(c, 200, "text/html; charset=utf-8",
 			    (const char *)http_index_html, http_index_html_len);

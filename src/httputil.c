@@ -287,21 +287,48 @@ strbuf_printf(struct strbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-void
-strbuf_json(struct strbuf *b, const char *s)
+bool
+httputil_new_part(bool cur_open, int64_t cur_bytes, const char *cur_raw,
+    const char *filename, uint64_t off)
 {
-	const unsigned char *p;
+	if (off != 0)
+		return false;
+	/* The post processor may report a part's start with no data before
+	 * its first bytes: that is the same part only when it is the same
+	 * name.  Another name is another part, even after an empty one (which
+	 * then ends, empty, and is refused rather than given the next
+	 * part's bytes). */
+	return !cur_open || cur_bytes != 0 || cur_raw == NULL ||
+	    strcmp(cur_raw, filename) != 0;
+}
 
-	strbuf_add(b, "\"", 1);
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			strbuf_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			strbuf_printf(b, "\\u%04x", *p);
-		else
-			strbuf_add(b, (const char *)p, 1);
+bool
+httputil_token_equal(const char *given, const char *token)
+{
+	size_t i, gn = strlen(given), tn = strlen(token);
+	unsigned char diff = gn != tn;
+
+	if (tn == 0)
+		return gn == 0;
+	/* Time depends on the length given, never on where the bytes or
+	 * the lengths first differ. */
+	for (i = 0; i < gn; i++)
+		diff |= (unsigned char)(given[i] ^ token[i % tn]);
+	return diff == 0;
+}
+
+bool
+httputil_list_has(const char *list, const char *word)
+{
+	size_t n = strlen(word), k;
+	const char *e;
+
+	for (e = list; *e; e += k + (e[k] == ',')) {
+		k = strcspn(e, ",");
+		if (k == n && strncmp(e, word, n) == 0)
+			return true;
 	}
-	strbuf_add(b, "\"", 1);
+	return false;
 }
 
 void

@@ -1,21 +1,33 @@
 /*
- * json: one JSON object as one line, for the JSON Lines log.
+ * json: the one JSON writer of thumbwatch: the JSON Lines log, the HTTP
+ * answers and the control socket all write through it, so a name is
+ * spelled the same way everywhere.
  *
  * Owns escaping and the growable buffer.  Whatever bytes a value holds
- * (file names are arbitrary bytes on Linux), the line is valid JSON and
- * valid UTF-8 and has no raw newline, so `jq` and log shippers never choke:
+ * (file names are arbitrary bytes on Linux), the text is valid JSON and
+ * valid UTF-8 and has no raw newline, so `jq` and log shippers never choke,
+ * and no two different names are ever written the same way:
  *  - '"' and '\\' are escaped, control characters 0x00..0x1F become
  *    \b \f \n \r \t or \u00XX;
- *  - each maximal ill-formed UTF-8 subpart (Unicode 15 section 3.9, the
- *    rule WHATWG and Python follow: a lone or unexpected byte, an overlong
- *    form, an encoded surrogate, a code point above U+10FFFF, a truncated
- *    sequence) becomes the six ASCII characters \ufffd, chosen over the raw
- *    bytes EF BF BD so a replaced byte is visible in the log;
+ *  - valid UTF-8 passes through unchanged;
+ *  - every byte of a maximal ill-formed UTF-8 subpart (Unicode 15 section
+ *    3.9: a lone or unexpected byte, an overlong form, an encoded
+ *    surrogate, a code point above U+10FFFF, a truncated sequence) is
+ *    written as \udcXX, the lone low surrogate U+DC00 + byte.  That is
+ *    PEP 383's "surrogateescape" (Python's os.fsdecode): the value decodes
+ *    to a string from which os.fsencode() gives back the exact bytes, and
+ *    a valid name can never produce a lone surrogate, so the mapping is
+ *    lossless.  A replacement character would merge the 128 names
+ *    "b\x80x" .. "b\xffx" into one.  Strict parsers (jq, Python, Go) read
+ *    lone surrogates; the six ASCII characters keep the text UTF-8;
  *  - DEL and U+2028/U+2029 pass through (valid JSON; the log is not JS).
- * j->buf is kept NUL-terminated so callers may also use it as a string.
+ * Objects and arrays nest (json_open/json_close); a NULL key is an array
+ * member.  j->buf is kept NUL-terminated so callers may also use it as a
+ * string.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +46,8 @@ json_init(struct json_buf *j)
 	j->len = 0;
 	j->cap = 0;
 	j->err = 0;
-	j->nfields = 0;
+	j->depth = 0;
+	j->count[0] = 0;
 }
 
 void
@@ -49,7 +62,8 @@ json_reset(struct json_buf *j)
 {
 	j->len = 0;
 	j->err = 0;
-	j->nfields = 0;
+	j->depth = 0;
+	j->count[0] = 0;
 	if (j->buf != NULL)
 		j->buf[0] = '\0';
 }
@@ -86,7 +100,7 @@ puts_(struct json_buf *j, const char *s)
 }
 
 /* Length of the well-formed UTF-8 sequence at s, or 0 with *bad set to
- * the length of the maximal ill-formed subpart to replace (>= 1). */
+ * the length of the maximal ill-formed subpart to escape (>= 1). */
 static size_t
 utf8_seq(const unsigned char *s, size_t n, size_t *bad)
 {
@@ -149,7 +163,14 @@ json_escape(struct json_buf *j, const char *val, size_t len)
 		put(j, (const char *)s + i - run, run);
 		run = 0;
 		if (c >= 0x80) {
-			puts_(j, "\\ufffd");
+			/* bad >= 1 bytes, each of them >= 0x80 (the subpart
+			 * ends before any ASCII byte). */
+			for (n = 0; n < bad; n++) {
+				memcpy(esc, "\\udc", 4);
+				esc[4] = hex[s[i + n] >> 4];
+				esc[5] = hex[s[i + n] & 0xF];
+				put(j, esc, 6);
+			}
 			i += bad;
 			continue;
 		}
@@ -174,26 +195,87 @@ json_escape(struct json_buf *j, const char *val, size_t len)
 }
 
 void
+json_raw(struct json_buf *j, const char *s, size_t n)
+{
+	put(j, s, n);
+}
+
+void
+json_printf(struct json_buf *j, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256], *big;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(small)) {
+		put(j, small, (size_t)n);
+		return;
+	}
+	if ((big = malloc((size_t)n + 1)) == NULL) {
+		j->err = -ENOMEM;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	put(j, big, (size_t)n);
+	free(big);
+}
+
+void
+json_key(struct json_buf *j, const char *k)
+{
+	if (j->count[j->depth]++ > 0)
+		puts_(j, ",");
+	if (k == NULL)
+		return;
+	puts_(j, "\"");
+	json_escape(j, k, strlen(k));
+	puts_(j, "\":");
+}
+
+void
+json_open(struct json_buf *j, const char *k, char bracket)
+{
+	char b = bracket;
+
+	/* The outermost value has no key and nothing before it. */
+	if (j->depth > 0)
+		json_key(j, k);
+	put(j, &b, 1);
+	if (j->depth + 1 < JSON_MAX_DEPTH)
+		j->count[++j->depth] = 0;
+	else
+		j->err = -E2BIG;	/* a bug in the caller, not input */
+}
+
+void
+json_close(struct json_buf *j, char bracket)
+{
+	char b = bracket;
+
+	put(j, &b, 1);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void
 json_begin(struct json_buf *j)
 {
-	j->nfields = 0;
-	puts_(j, "{");
+	j->depth = 0;
+	j->count[0] = 0;
+	json_open(j, NULL, '{');
 }
 
 void
 json_end(struct json_buf *j)
 {
-	puts_(j, "}");
-}
-
-static void
-key(struct json_buf *j, const char *k)
-{
-	if (j->nfields++ > 0)
-		puts_(j, ",");
-	puts_(j, "\"");
-	json_escape(j, k, strlen(k));
-	puts_(j, "\":");
+	json_close(j, '}');
 }
 
 static void
@@ -208,7 +290,7 @@ quoted(struct json_buf *j, const char *val, size_t len)
 void
 json_str(struct json_buf *j, const char *k, const char *val)
 {
-	key(j, k);
+	json_key(j, k);
 	if (val == NULL)
 		puts_(j, "null");
 	else
@@ -218,7 +300,7 @@ json_str(struct json_buf *j, const char *k, const char *val)
 void
 json_strn(struct json_buf *j, const char *k, const char *val, size_t len)
 {
-	key(j, k);
+	json_key(j, k);
 	if (val == NULL)
 		puts_(j, "null");
 	else
@@ -230,15 +312,25 @@ json_int(struct json_buf *j, const char *k, int64_t val)
 {
 	char num[24];
 
-	key(j, k);
+	json_key(j, k);
 	snprintf(num, sizeof(num), "%" PRId64, val);
+	puts_(j, num);
+}
+
+void
+json_u64(struct json_buf *j, const char *k, uint64_t val)
+{
+	char num[24];
+
+	json_key(j, k);
+	snprintf(num, sizeof(num), "%" PRIu64, val);
 	puts_(j, num);
 }
 
 void
 json_bool(struct json_buf *j, const char *k, int val)
 {
-	key(j, k);
+	json_key(j, k);
 	puts_(j, val ? "true" : "false");
 }
 
@@ -247,7 +339,7 @@ json_strv(struct json_buf *j, const char *k, const char *const *v, size_t n)
 {
 	size_t i;
 
-	key(j, k);
+	json_key(j, k);
 	puts_(j, "[");
 	for (i = 0; i < n; i++) {
 		if (i > 0)

@@ -60,9 +60,10 @@ hostile = _load_generator()
 
 
 def logged(rel):
-    """How the log names a path: bytes that are not UTF-8 become U+FFFD,
-    one per maximal ill-formed subpart (what Python's decoder does too)."""
-    return os.fsencode(rel).decode("utf-8", "replace")
+    """How the log names a path: losslessly, each byte that is not part of
+    valid UTF-8 as the lone surrogate U+DC00+byte (issue 18 case 14; PEP
+    383, what os.fsdecode does), so os.fsencode gives the bytes back."""
+    return os.fsencode(rel).decode("utf-8", "surrogateescape")
 
 
 def thumb_of(rel):

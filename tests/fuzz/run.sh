@@ -21,6 +21,7 @@ deps() {
 	pathmap) echo "src/pathmap.c" ;;
 	config) echo "src/config.c src/cluster.c src/pathmap.c src/httputil.c -linih" ;;
 	cluster) echo "src/cluster.c src/config.c src/pathmap.c src/httputil.c -linih -lhiredis" ;;
+	multipart) echo "src/httputil.c src/json.c" ;;
 	*) echo "src/$1.c" ;;
 	esac
 }
@@ -30,7 +31,7 @@ status=0
 summary=""
 
 # Known harnesses first (reported as skipped when absent), then any other.
-names="ipc pathmap config cluster"
+names="ipc pathmap config cluster multipart"
 for f in tests/fuzz/fuzz_*.c; do
 	[ -e "$f" ] || continue
 	n=${f#tests/fuzz/fuzz_}

@@ -175,9 +175,10 @@ static void test_defaults(void **state)
 
 	assert_string_equal(cfg.http_listen, "");
 	assert_string_equal(cfg.http_token, "");
+	assert_string_equal(cfg.http_public, "");
 	assert_int_equal(cfg.http_max_upload, 64 << 20);
 	assert_int_equal(cfg.http_max_uploads, 16);
-	assert_int_equal(config_nkeys(), 36);
+	assert_int_equal(config_nkeys(), 37);	/* + HTTP_PUBLIC */
 	for (i = 0; i < config_nkeys(); i++)
 		assert_string_equal(cfg.sources[i], "default");
 	config_free(&cfg);

@@ -163,15 +163,27 @@ static void test_validators(void **state)
 	assert_int_equal(httputil_parse_http_date("yesterday"), -1);
 }
 
-static void test_strbuf_json_url(void **state)
+static void test_token_and_list(void **state)
+{
+	(void)state;
+	assert_true(httputil_token_equal("s3cret", "s3cret"));
+	assert_false(httputil_token_equal("s3cre", "s3cret"));
+	assert_false(httputil_token_equal("s3crets3cret", "s3cret"));
+	assert_false(httputil_token_equal("s3creT", "s3cret"));
+	assert_false(httputil_token_equal("", "s3cret"));
+	assert_true(httputil_list_has("thumbnails,metrics", "metrics"));
+	assert_true(httputil_list_has("thumbnails,metrics", "thumbnails"));
+	assert_false(httputil_list_has("thumbnails,metrics", "thumb"));
+	assert_false(httputil_list_has("", "page"));
+}
+
+/* JSON strings are json.h's (tests/unit/test_json.c). */
+static void test_strbuf_url(void **state)
 {
 	struct strbuf b;
 
 	(void)state;
 	strbuf_init(&b);
-	strbuf_json(&b, "a\"b\\c\n\x01");
-	assert_string_equal(b.buf, "\"a\\\"b\\\\c\\u000a\\u0001\"");
-	strbuf_free(&b);
 	strbuf_url_path(&b, "dir x/ü_thumb.jpg?#");
 	assert_string_equal(b.buf, "dir%20x/%C3%BC_thumb.jpg%3F%23");
 	strbuf_free(&b);
@@ -216,7 +228,8 @@ int main(void)
 		cmocka_unit_test(test_type_enabled),
 		cmocka_unit_test(test_content_type),
 		cmocka_unit_test(test_validators),
-		cmocka_unit_test(test_strbuf_json_url),
+		cmocka_unit_test(test_strbuf_url),
+		cmocka_unit_test(test_token_and_list),
 		cmocka_unit_test(test_prometheus),
 	};
 
