@@ -1277,14 +1277,14 @@ static void test_shipped_ini(void **state)
 static void test_shipped_ini_uncommented(void **state)
 {
 	static const struct { const char *name; int w, h; enum fit fit;
-	    const char *gravity; } want[] = {
-		{ "thumb", 300, 300, FIT_INSIDE, "centre" },
-		{ "small", 150, 150, FIT_INSIDE, "centre" },
-		{ "medium", 300, 300, FIT_INSIDE, "centre" },
-		{ "large", 600, 600, FIT_INSIDE, "centre" },
-		{ "preview", 1200, 800, FIT_INSIDE, "centre" },
-		{ "square", 400, 400, FIT_COVER, "attention" },
-		{ "banner", 1200, 300, FIT_COVER, "centre" },
+	    const char *gravity; enum out_format format; } want[] = {
+		{ "thumb", 300, 300, FIT_INSIDE, "centre", FORMAT_JPEG },
+		{ "small", 150, 150, FIT_INSIDE, "centre", FORMAT_JPEG },
+		{ "medium", 480, 480, FIT_INSIDE, "centre", FORMAT_JPEG },
+		{ "large", 600, 600, FIT_INSIDE, "centre", FORMAT_JPEG },
+		{ "preview", 1200, 800, FIT_INSIDE, "centre", FORMAT_JPEG },
+		{ "square", 400, 400, FIT_COVER, "attention", FORMAT_WEBP },
+		{ "banner", 1200, 300, FIT_COVER, "centre", FORMAT_JPEG },
 	};
 	char *text = slurp("config/thumbwatch.ini");
 	char *out = malloc(strlen(text) + 1), *line, *save = NULL, *path;
@@ -1310,7 +1310,7 @@ static void test_shipped_ini_uncommented(void **state)
 		assert_int_equal(cfg.presets[i].height, want[i].h);
 		assert_int_equal(cfg.presets[i].fit, want[i].fit);
 		assert_string_equal(cfg.presets[i].gravity, want[i].gravity);
-		assert_int_equal(cfg.presets[i].format, FORMAT_JPEG);
+		assert_int_equal(cfg.presets[i].format, want[i].format);
 	}
 	/* The commented-out keys show the defaults, and all of them. */
 	for (i = 0; i < config_nkeys(); i++)
