@@ -50,6 +50,14 @@ def closed_by_server(s, wait):
             return True
 
 
+def wait_healthy(d):
+    """/healthz answers 200 (it is 503 until the workers are up)."""
+    deadline = time.monotonic() + TIMEOUT
+    while req(d, "GET", "/healthz")[0] != 200:
+        assert time.monotonic() < deadline, d.describe()
+        time.sleep(0.1)
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -83,7 +91,7 @@ def test_second_daemon_on_the_same_port_exits_75(daemons, tmp_path):
     assert rc == 75, d2.describe()
     err = d2.stderr().decode()
     assert str(d1.port) in err and "in use" in err, err
-    assert req(d1, "GET", "/healthz")[0] == 200
+    wait_healthy(d1)
 
 
 # ---- case 2: deadlines ----------------------------------------------------
@@ -115,7 +123,7 @@ def test_slow_loris_is_cut_at_the_request_deadline(daemons):
     assert cut is not None, "a trickled request lives past its deadline"
     assert 1.5 < cut < 2 + 3 * SCALE, cut
     assert metrics(d)["thumbwatch_http_timeouts_total"] >= 1
-    assert req(d, "GET", "/healthz")[0] == 200
+    wait_healthy(d)
 
 
 def test_trickling_uploads_do_not_hold_the_upload_slots(daemons):
@@ -197,7 +205,7 @@ def test_per_client_connection_cap(daemons):
     finally:
         for s in socks:
             s.close()
-    assert req(d, "GET", "/healthz")[0] == 200
+    wait_healthy(d)
 
 
 # ---- case 3 ---------------------------------------------------------------
@@ -238,8 +246,12 @@ def test_stalled_event_readers_are_dropped_memory_bounded(daemons):
             assert time.monotonic() < deadline, \
                 f"{dropped} of {n} stalled readers dropped\n" + d.describe()
             time.sleep(0.2)
+        # Seen: under 1 MiB (the kernel holds what the small socket
+        # buffers let through, not this process); ASan keeps
+        # freed memory in quarantine.
         grown = rss_kb(d.pid) - rss0
-        assert grown < 30 * 1024, f"supervisor RSS grew by {grown} kB"
+        bound = 8 * 1024 * (6 if os.environ.get("ASAN") else 1)
+        assert grown < bound, f"supervisor RSS grew by {grown} kB"
         # Each one's socket is closed by the daemon: after what the kernel
         # already held, EOF.
         for s in readers:
@@ -325,7 +337,7 @@ def test_flood_under_low_nofile_keeps_files_and_workers(daemons):
         # A normal client gets through once the flood has been cut.
         st, _, body = upload(d, [("after.jpg", jpeg_bytes())])
         assert st == 202, (st, body)
-        assert req(d, "GET", "/healthz")[0] == 200
+        wait_healthy(d)
         d.wait_done("after.jpg")
         m = metrics(d)
         assert m["thumbwatch_http_connections_max"] == cap
