@@ -1451,9 +1451,10 @@ conn_budget(const struct config *cfg, uint64_t *nofile, uint64_t *reserve)
 	struct rlimit rl;
 	uint64_t n, cap;
 
-	n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (uint64_t)rl.rlim_cur : 1024;
-	if (rl.rlim_cur == RLIM_INFINITY || n > 1048576)
-		n = 1048576;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = 1024;
+	n = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1048576 ? 1048576 :
+	    (uint64_t)rl.rlim_cur;
 	*nofile = n;
 	*reserve = FD_RESERVE + FD_PER_WORKER * (uint64_t)cfg->workers;
 	cap = n > *reserve ? (n - *reserve) / 2 : 0;
