@@ -78,6 +78,10 @@ struct config {
 	char http_public[128];		/* routes open without the token */
 	int64_t http_max_upload;	/* bytes per upload body */
 	int http_max_uploads;		/* concurrent uploads */
+	int http_max_connections;	/* 0 = from RLIMIT_NOFILE */
+	int http_max_per_client;	/* connections per client address */
+	int http_request_timeout_s;	/* whole request, idle, SSE stall */
+	int64_t http_min_upload_rate;	/* bytes/s that extend an upload */
 	char queue[512];		/* "local" or a redis:// URL */
 	enum role role;			/* with QUEUE=redis:// */
 	char redis_password[256];	/* "" = none (or the URL's) */

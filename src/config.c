@@ -192,6 +192,19 @@ static const struct keydef keys[] = {
 	  NULL, "largest HTTP upload body (bytes, K/M/G); larger gets 413" },
 	{ "HTTP_MAX_UPLOADS", K_INT, C(http_max_uploads), "16", 1, 10000, NULL,
 	  "concurrent HTTP uploads; more get 429" },
+	{ "HTTP_MAX_CONNECTIONS", K_INT, C(http_max_connections), "0", 0,
+	  1000000, NULL, "open HTTP connections at once; 0 = min(1024, "
+	  "half of what RLIMIT_NOFILE leaves after the daemon's own reserve), "
+	  "which also caps a larger value" },
+	{ "HTTP_MAX_PER_CLIENT", K_INT, C(http_max_per_client), "32", 1,
+	  1000000, NULL, "open HTTP connections from one client address" },
+	{ "HTTP_REQUEST_TIMEOUT_S", K_INT, C(http_request_timeout_s), "30", 1,
+	  3600, NULL, "a request must arrive whole within this (s); an idle "
+	  "connection is closed after it; an /events stream that stops "
+	  "draining is dropped after it" },
+	{ "HTTP_MIN_UPLOAD_RATE", K_SIZE, C(http_min_upload_rate), "16K", 1,
+	  INT64_MAX, NULL, "each byte of an upload body adds 1/rate seconds "
+	  "to HTTP_REQUEST_TIMEOUT_S (bytes per second, K/M/G)" },
 	{ "QUEUE", K_QUEUE, C(queue), "local", 0, 0, NULL,
 	  "local, or redis://[:password@]host[:port][/db] to share the "
 	  "work of several machines through a Redis stream" },

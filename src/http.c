@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,8 +35,23 @@
 
 #define JOBS_MAX	10000
 #define FILES_MAX	64	/* files in one multipart request */
-#define SSE_MAX_BUF	(1024 * 1024)
-#define CONN_TIMEOUT_S	30
+/* What a reader may fall behind by before it is dropped: a live page
+ * drains each event as it comes, and this bounds what a reader that
+ * never reads costs (with the block, the pool and its socket buffer). */
+#define SSE_MAX_BUF	(64 * 1024)
+#define SSE_BLOCK	4096		/* bytes handed to MHD per read */
+#define SSE_SNDBUF	16384		/* kernel send buffer of a stream */
+#define SSE_KEEPALIVE_MS 15000
+#define SWEEP_MS	250		/* deadline granularity */
+/* Descriptors kept for everything but HTTP: stdio, the log, pidfile,
+ * control socket and clients, inotify, libuv's own, a walk's open
+ * folders, Redis, the listener and MHD's epoll; and per worker its
+ * socket pair, pipe and pidfd. */
+#define FD_RESERVE	128
+#define FD_PER_WORKER	4
+#define CONN_AUTO_MAX	1024		/* ~32 KiB pool each: 32 MiB */
+#define CONN_MIN	8
+#define CONN_MEMORY	(32 * 1024)	/* headers and buffers of one */
 
 enum job_state { J_QUEUED, J_PROCESSING, J_DONE, J_FAILED, J_SKIPPED };
 static const char *const state_names[] = { "queued", "processing", "done",
@@ -53,10 +69,28 @@ struct sse {
 	struct sse *next;
 	struct http_server *h;
 	struct MHD_Connection *conn;
+	int fd;
 	struct strbuf buf;
 	size_t off;
+	uint64_t drained_ms;		/* last time the reader took bytes */
+	uint64_t wrote_ms;		/* last time it was given bytes */
 	bool suspended;
 	bool closed;
+};
+
+struct req;
+
+/* One accepted socket (MHD_OPTION_NOTIFY_CONNECTION), for the deadlines
+ * MHD's idle timeout does not give: a request trickled a byte at a time
+ * stays "active" forever. */
+struct conn {
+	struct conn *next, **prevp;
+	struct MHD_Connection *mc;
+	int fd;
+	uint64_t start_ms;		/* this request's (or idle wait's) start */
+	struct req *upload;		/* an upload being received */
+	bool streaming;			/* an /events stream: no deadline */
+	bool cut;
 };
 
 struct http_server {
@@ -79,6 +113,14 @@ struct http_server {
 	uint64_t n_uploads, bytes_in;
 	struct histogram hist;
 	struct sse *sse;
+
+	uv_timer_t sweep;
+	uv_poll_t lpoll;		/* the listening socket */
+	int lfd;
+	bool accepting;
+	struct conn *conns;
+	int nconns, max_conns, max_per_client;
+	uint64_t n_timed_out, n_sse_dropped, reported_ms, reported_cut;
 };
 
 struct upfile {
@@ -244,6 +286,188 @@ kick(struct http_server *h)
 {
 	if (!h->stopping)
 		uv_timer_start(&h->timer, mhd_timer_cb, 0, 0);
+}
+
+/* ---- connections and their deadlines ------------------------------- */
+
+static struct conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Ends a connection from outside MHD's callbacks: MHD has no call for
+ * that, but sees the shut socket at its next look (kick) and closes it
+ * the usual way, request callbacks (temps, upload slot) included. */
+static void
+conn_cut(struct conn *k)
+{
+	if (k->cut)
+		return;
+	k->cut = true;
+	if (k->fd >= 0)
+		shutdown(k->fd, SHUT_RDWR);
+}
+
+static void accept_cb(uv_poll_t *p, int status, int events);
+
+/* Accepting is ours, not MHD's: at the cap the listening socket is
+ * simply not watched, so new clients wait in the kernel's queue and are
+ * taken, oldest first, as connections end.  (MHD's own edge-triggered
+ * listener, once full, waited for a new arrival to look again.) */
+static void
+accept_pause(struct http_server *h, bool pause)
+{
+	if (h->stopping || pause == !h->accepting)
+		return;
+	h->accepting = !pause;
+	if (pause)
+		uv_poll_stop(&h->lpoll);
+	else
+		uv_poll_start(&h->lpoll, UV_READABLE, accept_cb);
+}
+
+static void
+accept_cb(uv_poll_t *p, int status, int events)
+{
+	struct http_server *h = p->data;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, n;
+
+	(void)status;
+	(void)events;
+	for (n = 0; n < 64 && h->nconns < h->max_conns; n++) {
+		len = sizeof(ss);
+		fd = accept4(h->lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(h, true);	/* sweep_cb retries */
+			break;
+		}
+		/* Closes fd itself when over the per-address cap. */
+		(void)MHD_add_connection(h->mhd, fd, (struct sockaddr *)&ss,
+		    len);
+	}
+	if (h->nconns >= h->max_conns)
+		accept_pause(h, true);
+	kick(h);
+}
+
+static void
+notify_conn(void *cls, struct MHD_Connection *mc, void **sctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *h = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct conn *k = *sctx;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(mc,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if ((k = calloc(1, sizeof(*k))) == NULL) {
+			/* Untracked means without a deadline: refuse it. */
+			if (ci != NULL)
+				shutdown(ci->connect_fd, SHUT_RDWR);
+			return;
+		}
+		k->mc = mc;
+		k->fd = ci != NULL ? ci->connect_fd : -1;
+		k->start_ms = uv_now(h->loop);
+		if ((k->next = h->conns) != NULL)
+			k->next->prevp = &k->next;
+		k->prevp = &h->conns;
+		h->conns = k;
+		h->nconns++;
+		*sctx = k;
+		return;
+	}
+	if (k == NULL)
+		return;
+	if ((*k->prevp = k->next) != NULL)
+		k->next->prevp = k->prevp;
+	h->nconns--;
+	free(k);
+	*sctx = NULL;
+	if (h->nconns < h->max_conns)
+		accept_pause(h, false);
+}
+
+static void sse_drop(struct sse *s);
+
+/* Every SWEEP_MS: requests past their deadline are cut, /events readers
+ * that stopped draining are dropped, quiet ones get a keep-alive. */
+static void
+sweep_cb(uv_timer_t *t)
+{
+	struct http_server *h = t->data;
+	const struct config *cfg = h->cfg;
+	uint64_t now = uv_now(h->loop), base, limit, got, shed;
+	struct conn *k;
+	struct sse *s;
+	bool any = false;
+
+	if (h->stopping)
+		return;
+	base = (uint64_t)cfg->http_request_timeout_s * 1000;
+	for (k = h->conns; k; k = k->next) {
+		if (k->cut || k->streaming)
+			continue;
+		limit = base;
+		if (k->upload != NULL) {
+			/* Bytes buy time up to HTTP_MAX_UPLOAD's worth: a body
+			 * streamed on after a 413 buys none. */
+			got = k->upload->total;
+			if (got > (uint64_t)cfg->http_max_upload)
+				got = (uint64_t)cfg->http_max_upload;
+			limit += got * 1000 / (uint64_t)cfg->http_min_upload_rate;
+		}
+		if (now - k->start_ms > limit) {
+			conn_cut(k);
+			h->n_timed_out++;
+			any = true;
+		}
+	}
+	for (s = h->sse; s; s = s->next) {
+		if (s->closed)
+			continue;
+		if (s->off < s->buf.len) {
+			if (now - s->drained_ms > base) {
+				sse_drop(s);
+				any = true;
+			}
+			continue;
+		}
+		if (now - s->wrote_ms < SSE_KEEPALIVE_MS)
+			continue;
+		/* Also finds readers that went away without a FIN. */
+		strbuf_printf(&s->buf, ": keep-alive\n\n");
+		s->wrote_ms = s->drained_ms = now;
+		if (s->suspended) {
+			s->suspended = false;
+			MHD_resume_connection(s->conn);
+		}
+		any = true;
+	}
+	if (any)
+		kick(h);
+	if (h->nconns < h->max_conns)
+		accept_pause(h, false);	/* after EMFILE, say */
+	shed = h->n_timed_out + h->n_sse_dropped;
+	if (shed > h->reported_cut && now - h->reported_ms >= 10000) {
+		log_msg(h->lg, LOG_WARN, "http_shed", "%llu HTTP connection(s) "
+		    "cut at HTTP_REQUEST_TIMEOUT_S and %llu stalled /events "
+		    "reader(s) dropped since start",
+		    (unsigned long long)h->n_timed_out,
+		    (unsigned long long)h->n_sse_dropped);
+		h->reported_cut = shed;
+		h->reported_ms = now;
+	}
 }
 
 /* ---- responses ----------------------------------------------------- */
@@ -711,6 +935,7 @@ static enum MHD_Result
 upload_start(struct http_server *h, struct req *r, struct MHD_Connection *c)
 {
 	const char *ct, *cl, *name;
+	struct conn *k;
 
 	r->upload = true;
 	if (h->uploads >= h->cfg->http_max_uploads)
@@ -737,6 +962,8 @@ upload_start(struct http_server *h, struct req *r, struct MHD_Connection *c)
 	client_name(c, r->client, sizeof(r->client));
 	h->uploads++;
 	r->counted = true;
+	if ((k = conn_of(c)) != NULL)
+		k->upload = r;		/* its deadline grows with its body */
 	return MHD_YES;
 }
 
@@ -961,6 +1188,20 @@ get_metrics(struct http_server *h, struct MHD_Connection *c)
 			prom_value(&b, m[i].name, NULL, m[i].v);
 		}
 	}
+	prom_metric(&b, "thumbwatch_http_connections", "gauge",
+	    "Open HTTP connections.");
+	prom_value(&b, "thumbwatch_http_connections", NULL, h->nconns);
+	prom_metric(&b, "thumbwatch_http_connections_max", "gauge",
+	    "HTTP_MAX_CONNECTIONS in force (from RLIMIT_NOFILE when 0).");
+	prom_value(&b, "thumbwatch_http_connections_max", NULL, h->max_conns);
+	prom_metric(&b, "thumbwatch_http_timeouts_total", "counter",
+	    "HTTP connections cut at their request deadline.");
+	prom_value(&b, "thumbwatch_http_timeouts_total", NULL,
+	    (double)h->n_timed_out);
+	prom_metric(&b, "thumbwatch_http_events_dropped_total", "counter",
+	    "/events readers dropped for falling behind.");
+	prom_value(&b, "thumbwatch_http_events_dropped_total", NULL,
+	    (double)h->n_sse_dropped);
 	prom_metric(&b, "thumbwatch_build_info", "gauge",
 	    "Always 1; the version is a label.");
 	snprintf(lab, sizeof(lab), "version=\"%s\"", THUMBWATCH_VERSION);
@@ -1025,14 +1266,42 @@ sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			n = max;
 		memcpy(buf, s->buf.buf + s->off, n);
 		s->off += n;
-		if (s->off == s->buf.len)
+		s->drained_ms = uv_now(s->h->loop);
+		if (s->off == s->buf.len) {
 			s->off = s->buf.len = 0;
+		} else if (s->off >= s->buf.len / 2) {
+			/* A reader always a little behind must not grow the
+			 * buffer without end. */
+			memmove(s->buf.buf, s->buf.buf + s->off,
+			    s->buf.len - s->off);
+			s->buf.len -= s->off;
+			s->off = 0;
+		}
 		return (ssize_t)n;
 	}
 	/* Nothing to say: wait, without polling, for http_publish. */
 	MHD_suspend_connection(s->conn);
 	s->suspended = true;
 	return 0;
+}
+
+/* A reader that fell behind: its buffer goes now, its socket is shut so
+ * MHD closes it at once rather than when the client reads again. */
+static void
+sse_drop(struct sse *s)
+{
+	if (s->closed)
+		return;
+	s->closed = true;
+	strbuf_free(&s->buf);
+	s->off = 0;
+	s->h->n_sse_dropped++;
+	if (s->suspended) {
+		s->suspended = false;
+		MHD_resume_connection(s->conn);
+	}
+	if (s->fd >= 0)
+		shutdown(s->fd, SHUT_RDWR);
 }
 
 static void
@@ -1052,17 +1321,28 @@ sse_free(void *cls)
 static enum MHD_Result
 get_events(struct http_server *h, struct MHD_Connection *c)
 {
+	const union MHD_ConnectionInfo *ci;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	struct conn *k;
 	struct sse *s;
+	int sndbuf = SSE_SNDBUF;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return MHD_NO;
 	s->h = h;
 	s->conn = c;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	s->fd = ci != NULL ? ci->connect_fd : -1;
+	/* A small kernel buffer: a reader that stops reading is seen (and
+	 * costs the machine) after kilobytes, not megabytes. */
+	if (s->fd >= 0)
+		setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		    sizeof(sndbuf));
+	s->drained_ms = s->wrote_ms = uv_now(h->loop);
 	strbuf_init(&s->buf);
 	strbuf_printf(&s->buf, "retry: 2000\n: thumbwatch events\n\n");
-	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK,
 	    sse_read, s, sse_free);
 	if (r == NULL) {
 		strbuf_free(&s->buf);
@@ -1071,6 +1351,8 @@ get_events(struct http_server *h, struct MHD_Connection *c)
 	}
 	s->next = h->sse;
 	h->sse = s;
+	if ((k = conn_of(c)) != NULL)
+		k->streaming = true;	/* its own checks, in sweep_cb */
 	MHD_add_response_header(r, "Content-Type", "text/event-stream");
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	ret = MHD_queue_response(c, 200, r);
@@ -1084,19 +1366,26 @@ http_publish(struct http_server *h, const char *event, const char *json,
 {
 	struct sse *s;
 	bool any = false;
+	uint64_t now;
 
 	if (h == NULL || h->stopping)
 		return;
+	now = uv_now(h->loop);
 	for (s = h->sse; s; s = s->next) {
 		if (s->closed)
 			continue;
-		if (s->buf.len - s->off > SSE_MAX_BUF) {
-			s->closed = true;	/* a reader that never reads */
-		} else {
-			strbuf_printf(&s->buf, "event: %s\ndata: ", event);
-			strbuf_add(&s->buf, json, len);
-			strbuf_add(&s->buf, "\n\n", 2);
+		if (s->buf.len - s->off + len + strlen(event) + 16 >
+		    SSE_MAX_BUF) {
+			sse_drop(s);		/* fell behind: see SSE_MAX_BUF */
+			any = true;
+			continue;
 		}
+		if (s->off == s->buf.len)
+			s->drained_ms = now;	/* waiting starts now */
+		s->wrote_ms = now;
+		strbuf_printf(&s->buf, "event: %s\ndata: ", event);
+		strbuf_add(&s->buf, json, len);
+		strbuf_add(&s->buf, "\n\n", 2);
 		if (s->suspended) {
 			s->suspended = false;
 			MHD_resume_connection(s->conn);
@@ -1166,10 +1455,16 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct http_server *h = cls;
 	struct req *r = *con_cls;
+	struct conn *k;
 	int i;
 
-	(void)c;
 	(void)toe;
+	if ((k = conn_of(c)) != NULL) {
+		/* A kept-alive connection's next request (or its idle wait)
+		 * gets a whole deadline of its own. */
+		k->upload = NULL;
+		k->start_ms = uv_now(h->loop);
+	}
 	if (r == NULL)
 		return;
 	*con_cls = NULL;
@@ -1185,6 +1480,62 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- start and stop ------------------------------------------------- */
 
+/* The listening socket, made here rather than by MHD so that it never
+ * has SO_REUSEPORT (with it a second daemon on the port silently takes
+ * half of the uploads) and so that bind's own errno reaches the caller:
+ * EADDRINUSE becomes exit 75.  SO_REUSEADDR only lets a restart bind
+ * over its predecessor's TIME_WAIT sockets.  The socket or -errno. */
+static int
+listen_socket(const struct sockaddr_storage *ss)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int fd, rc, one = 1;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+	    listen(fd, SOMAXCONN) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* How many connections the descriptor limit allows: each may hold two
+ * (its socket, and a thumbnail being sent or an upload being written),
+ * after a reserve for everything else, so that a flood of clients can
+ * never keep a worker from being respawned or a folder from being
+ * walked.  0 when fewer than CONN_MIN fit. */
+static int
+conn_budget(const struct config *cfg, uint64_t *nofile, uint64_t *reserve)
+{
+	struct rlimit rl;
+	uint64_t n, cap;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = 1024;
+	n = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1048576 ? 1048576 :
+	    (uint64_t)rl.rlim_cur;
+	*nofile = n;
+	*reserve = FD_RESERVE + FD_PER_WORKER * (uint64_t)cfg->workers;
+	cap = n > *reserve ? (n - *reserve) / 2 : 0;
+	if (cap < CONN_MIN)
+		return 0;
+	if (cfg->http_max_connections == 0 && cap > CONN_AUTO_MAX)
+		cap = CONN_AUTO_MAX;
+	else if (cfg->http_max_connections > 0 &&
+	    (uint64_t)cfg->http_max_connections < cap)
+		cap = (uint64_t)cfg->http_max_connections;
+	return (int)cap;
+}
+
 int
 http_start(struct http_server **hp, uv_loop_t *loop,
     const struct config *cfg, const char *in_root, const char *out_root,
@@ -1194,9 +1545,12 @@ http_start(struct http_server **hp, uv_loop_t *loop,
 	struct http_server *h;
 	const union MHD_DaemonInfo *di;
 	struct sockaddr_storage ss;
+	struct json_buf *j;
+	uint64_t nofile, reserve;
 	char host[64];
-	int port, rc;
-	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+	int port, rc, lfd, maxc;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_NO_LISTEN_SOCKET;
 
 	*hp = NULL;
 	if (httputil_parse_listen(cfg->http_listen, host, sizeof(host),
@@ -1218,8 +1572,29 @@ http_start(struct http_server **hp, uv_loop_t *loop,
 		s4->sin_port = htons((uint16_t)port);
 		inet_pton(AF_INET, host, &s4->sin_addr);
 	}
-	if ((h = calloc(1, sizeof(*h))) == NULL)
+	if ((maxc = conn_budget(cfg, &nofile, &reserve)) == 0) {
+		snprintf(err, errlen, "HTTP: RLIMIT_NOFILE %llu leaves too few "
+		    "descriptors for HTTP connections after %llu kept for the "
+		    "daemon (raise it to at least %llu: ulimit -n, or "
+		    "LimitNOFILE= in the unit)", (unsigned long long)nofile,
+		    (unsigned long long)reserve,
+		    (unsigned long long)(reserve + 2 * CONN_MIN));
+		return -EMFILE;
+	}
+	if ((lfd = listen_socket(&ss)) < 0) {
+		if (lfd == -EADDRINUSE)
+			snprintf(err, errlen, "HTTP_LISTEN %s: port %d is "
+			    "already in use (another thumbwatch, or another "
+			    "server, listens there)", cfg->http_listen, port);
+		else
+			snprintf(err, errlen, "HTTP_LISTEN %s: cannot listen: "
+			    "%s", cfg->http_listen, strerror(-lfd));
+		return lfd;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		close(lfd);
 		return -ENOMEM;
+	}
 	h->loop = loop;
 	h->cfg = cfg;
 	snprintf(h->in_root, sizeof(h->in_root), "%s", in_root);
@@ -1227,31 +1602,58 @@ http_start(struct http_server **hp, uv_loop_t *loop,
 	h->lg = lg;
 	h->cb = *cb;
 	h->ud = ud;
-	h->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, h,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
+	h->max_conns = maxc;
+	h->max_per_client = cfg->http_max_per_client < maxc ?
+	    cfg->http_max_per_client : maxc;
+	h->lfd = lfd;
+	/* MHD closes a connection over the per-address cap at once (the
+	 * total one is accept_cb's, and MHD's too as a backstop).  Its
+	 * idle timeout ends silent connections; sweep_cb the slow ones. */
+	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler, h,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->max_conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)h->max_per_client,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)cfg->http_request_timeout_s,
+	    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 	    MHD_OPTION_END);
 	if (h->mhd == NULL) {
-		rc = errno ? -errno : -EADDRINUSE;
-		snprintf(err, errlen, "HTTP_LISTEN %s: cannot listen: %s",
-		    cfg->http_listen, strerror(-rc));
+		rc = errno && errno != EADDRINUSE ? -errno : -EIO;
+		snprintf(err, errlen, "HTTP_LISTEN %s: cannot start the HTTP "
+		    "server: %s", cfg->http_listen, strerror(-rc));
+		close(lfd);
 		free(h);
 		return rc;
 	}
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	if (di == NULL || uv_poll_init(loop, &h->poll, di->epoll_fd) < 0) {
-		snprintf(err, errlen, "HTTP: no epoll fd from libmicrohttpd");
+	if (di == NULL || uv_poll_init(loop, &h->poll, di->epoll_fd) < 0 ||
+	    uv_poll_init(loop, &h->lpoll, lfd) < 0) {
+		snprintf(err, errlen, "HTTP: cannot watch libmicrohttpd's "
+		    "epoll fd or the listening socket");
 		MHD_stop_daemon(h->mhd);
+		close(lfd);
 		free(h);
 		return -EIO;
 	}
 	uv_timer_init(loop, &h->timer);
-	h->poll.data = h->timer.data = h;
-	h->open_handles = 2;
+	uv_timer_init(loop, &h->sweep);
+	h->poll.data = h->timer.data = h->sweep.data = h->lpoll.data = h;
+	h->open_handles = 4;
 	uv_poll_start(&h->poll, UV_READABLE, mhd_poll_cb);
+	accept_pause(h, false);
+	uv_timer_start(&h->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
 	schedule(h);
+	if ((j = log_begin(lg, LOG_INFO, "http_limits")) != NULL) {
+		json_int(j, "max_connections", h->max_conns);
+		json_int(j, "max_per_client", h->max_per_client);
+		json_int(j, "nofile", (int64_t)nofile);
+		json_int(j, "fd_reserve", (int64_t)reserve);
+		json_int(j, "request_timeout_s", cfg->http_request_timeout_s);
+		json_int(j, "min_upload_rate", cfg->http_min_upload_rate);
+		log_commit(lg);
+	}
 	*hp = h;
 	return 0;
 }
@@ -1291,8 +1693,13 @@ http_stop(struct http_server *h)
 	h->stopping = true;
 	uv_poll_stop(&h->poll);
 	uv_timer_stop(&h->timer);
+	uv_timer_stop(&h->sweep);
+	uv_poll_stop(&h->lpoll);
 	uv_close((uv_handle_t *)&h->poll, closed_cb);
 	uv_close((uv_handle_t *)&h->timer, closed_cb);
+	uv_close((uv_handle_t *)&h->sweep, closed_cb);
+	uv_close((uv_handle_t *)&h->lpoll, closed_cb);
 	MHD_stop_daemon(h->mhd);
 	h->mhd = NULL;
+	close(h->lfd);		/* ours: MHD_USE_NO_LISTEN_SOCKET */
 }

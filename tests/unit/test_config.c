@@ -178,7 +178,11 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.http_public, "");
 	assert_int_equal(cfg.http_max_upload, 64 << 20);
 	assert_int_equal(cfg.http_max_uploads, 16);
-	assert_int_equal(config_nkeys(), 37);	/* + HTTP_PUBLIC */
+	assert_int_equal(cfg.http_max_connections, 0);
+	assert_int_equal(cfg.http_max_per_client, 32);
+	assert_int_equal(cfg.http_request_timeout_s, 30);
+	assert_int_equal(cfg.http_min_upload_rate, 16 << 10);
+	assert_int_equal(config_nkeys(), 41);
 	for (i = 0; i < config_nkeys(); i++)
 		assert_string_equal(cfg.sources[i], "default");
 	config_free(&cfg);
