@@ -53,7 +53,10 @@ ENV THUMBWATCH_INPUT_DIR=/data/input \
     THUMBWATCH_RUNTIME_DIR=/tmp/thumbwatch \
     THUMBWATCH_DRAIN_TIMEOUT_MS=8000
 
-VOLUME ["/data/input", "/data/output", "/var/log/thumbwatch"]
+# A log file instead: mount a volume on /var/log/thumbwatch (owned by uid
+# 1000 here) and set THUMBWATCH_LOG_FILE=/var/log/thumbwatch/thumbwatch.log.
+# Not a VOLUME: on stdout it would stay empty, one volume per container.
+VOLUME ["/data/input", "/data/output"]
 WORKDIR /var/lib/thumbwatch
 USER 1000:1000
 # HTTP upload API and page, when THUMBWATCH_HTTP_LISTEN=0.0.0.0:8080.
