@@ -9,7 +9,9 @@ and sets up podman first).  Not pytest: `make test` must not pick it up.
    processes are not root; the input stays untouched; the health check
    passes; `podman stop` drains in-flight work and the container exits 0
    within the 10 s stop timeout.
-2. compose.cluster.yaml with podman-compose: Redis, a watcher with the
+2. compose.yaml with podman-compose: the input is mounted read-only, the
+   output writable, dropped files are done.
+3. compose.cluster.yaml with podman-compose: Redis, a watcher with the
    upload page on a published loopback port, 3 worker containers; files
    dropped (and one uploaded) are each done exactly once across the
    workers, by more than one of them; then everything is torn down
@@ -311,7 +313,65 @@ def single(image, work):
         run("podman", "rm", "-f", "-v", name, timeout=60)
 
 
-# ---- 2. the cluster ----------------------------------------------------------
+# ---- 2. compose.yaml --------------------------------------------------------
+
+def compose_single(work):
+    root = work / "compose" / "data"
+    inp, out = root / "input", root / "output"
+    inp.mkdir(parents=True)
+    out.mkdir()
+    os.chown(out, UID, UID)
+    proj = f"twcs{os.getpid()}"
+    env = dict(os.environ, TW_DATA=str(root))
+    compose = ["podman-compose", "-p", proj, "-f", "compose.yaml"]
+    label = f"label=io.podman.compose.project={proj}"
+    name = None
+    try:
+        r = run(*compose, "up", "-d", "--no-build", env=env, cwd=REPO,
+                timeout=180)
+        names = run("podman", "ps", "--filter", label, "--format",
+                    "{{.Names}}").stdout.split()
+        if not check(r.returncode == 0 and len(names) == 1,
+                     "compose.yaml: podman-compose up -d runs one container",
+                     (r.stdout + r.stderr)[-3000:] + str(names)):
+            return
+        name = names[0]
+        r = run("podman", "inspect", name, "--format", "json")
+        try:
+            mounts = {m["Destination"]: m["RW"]
+                      for m in json.loads(r.stdout)[0]["Mounts"]}
+        except (ValueError, IndexError, KeyError):
+            mounts = {}
+        check(mounts.get("/data/input") is False
+              and mounts.get("/data/output") is True,
+              "compose.yaml: input read-only, output writable", str(mounts))
+        wait_for(lambda: any(e["event"] == "scan"
+                             for e in container_log(name)[0]), 30)
+        files = ["a.jpg", "sub/b.webp"]
+        drop(SAMPLES / "landscape.jpg", inp / files[0])
+        drop(SAMPLES / "photo.webp", inp / files[1])
+        wait_for(lambda: set(files) <= set(outcome_counts(
+            container_log(name)[0])), 30)
+        recs, bad = container_log(name)
+        done = Counter(e["file"] for e in recs if e["event"] == "done")
+        check(all(done[f] == 1 for f in files) and not bad,
+              "compose.yaml: dropped files are done, logged on stdout",
+              str(done) + str(bad[:2]))
+        check_thumbs(out, files, "compose.yaml")
+    finally:
+        r = run(*compose, "down", "-v", env=env, cwd=REPO, timeout=120)
+        run("podman", "network", "rm", "-f", f"{proj}_default", timeout=60)
+        left = run("podman", "ps", "-aq", "--filter", label).stdout.split()
+        for n in left:
+            run("podman", "rm", "-f", "-v", n, timeout=60)
+        code = run("podman", "inspect", name, "--format",
+                   "{{.State.ExitCode}}").returncode if name else 1
+        check(r.returncode == 0 and not left and code != 0,
+              "compose.yaml: podman-compose down removes the container",
+              f"rc={r.returncode} left={left}")
+
+
+# ---- 3. the cluster ----------------------------------------------------------
 
 def cluster(work, nfiles=30, nworkers=3):
     root = work / "cluster" / "data"
@@ -450,11 +510,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--image", default="localhost/thumbwatch:latest")
     ap.add_argument("--work", required=True)
-    ap.add_argument("--only", choices=("single", "cluster"))
+    ap.add_argument("--only", choices=("single", "compose", "cluster"))
     a = ap.parse_args()
     work = Path(a.work)
     t = time.monotonic()
     for part, fn in (("single", lambda: single(a.image, work)),
+                     ("compose", lambda: compose_single(work)),
                      ("cluster", lambda: cluster(work))):
         if a.only and a.only != part:
             continue
