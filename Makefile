@@ -165,6 +165,14 @@ lint-man:
 	    if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
 	done
 
+# ---- container -----------------------------------------------------------
+# The Dockerfile and compose files for real, with podman and podman-compose
+# (as root; installs them when missing): build, run on temporary folders,
+# then the Redis cluster with 3 workers.  Prints "N passed, N failed".
+.PHONY: container-test
+container-test:
+	sh tests/container/run.sh
+
 # ---- torture -------------------------------------------------------------
 # Fault injection at scale (tests/e2e/test_torture.py): a burst of 2000
 # files while random workers, then the supervisor, are killed with -9;

@@ -31,6 +31,16 @@ open_path(const char *path)
 	return fd == -1 ? -errno : fd;
 }
 
+/* "-": standard output (a container's log), as a descriptor of our own
+ * (close-on-exec, so workers do not inherit it); never reopened. */
+static int
+open_stdout(void)
+{
+	int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+
+	return fd == -1 ? -errno : fd;
+}
+
 int
 log_open(struct logger *lg, const char *path, enum log_level level)
 {
@@ -44,7 +54,14 @@ log_open(struct logger *lg, const char *path, enum log_level level)
 	strcpy(lg->path, path);
 	lg->level = level;
 	lg->tty = isatty(STDERR_FILENO);
-	if ((fd = open_path(path)) < 0)
+	if (strcmp(path, "-") == 0) {
+		/* JSON on a terminal already: no readable echo as well. */
+		if (isatty(STDOUT_FILENO))
+			lg->tty = false;
+		fd = open_stdout();
+	} else
+		fd = open_path(path);
+	if (fd < 0)
 		return fd;
 	lg->fd = fd;
 	return 0;
@@ -55,6 +72,8 @@ log_reopen(struct logger *lg)
 {
 	int fd;
 
+	if (strcmp(lg->path, "-") == 0)
+		return 0;	/* standard output: nothing to reopen */
 	/* Open the new file before closing the old: on failure we keep
 	 * logging somewhere rather than nowhere. */
 	if ((fd = open_path(lg->path)) < 0)

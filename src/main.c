@@ -444,6 +444,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 	mode = strcmp(cli.command, "once") ? DAEMON_RUN : DAEMON_ONCE;
+	/* LOG_FILE=- would hold the caller's stdout open after --daemon
+	 * returns (a reader waiting for EOF would wait forever). */
+	if (cli.daemon && strcmp(cfg.log_file, "-") == 0) {
+		fprintf(stderr, "thumbwatch: LOG_FILE - (standard output) "
+		    "does not go with --daemon: name a file\n");
+		config_free(&cfg);
+		rc = EX_USAGE;
+		goto out;
+	}
 	/* After the configuration is known good (its errors print here,
 	 * exit 78, nothing forked); before anything opens the log. */
 	if (cli.daemon && (rc = daemonize()) < 0) {
