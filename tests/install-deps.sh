@@ -30,7 +30,7 @@ browser_deps() {
 }
 
 need=""
-for pc in vips libuv inih libmicrohttpd hiredis cmocka; do
+for pc in vips libuv inih libmicrohttpd hiredis cmocka zlib; do
 	pkg-config --exists "$pc" 2>/dev/null || need=yes
 done
 # mandoc, man (man-db) and systemd-analyze (systemd): the service tests
@@ -47,7 +47,7 @@ if [ -z "$need" ]; then
 fi
 
 pkgs="build-essential pkg-config clang libclang-rt-14-dev libvips-dev libvips-tools
-    libuv1-dev libinih-dev libmicrohttpd-dev libhiredis-dev libcmocka-dev
+    libuv1-dev libinih-dev libmicrohttpd-dev libhiredis-dev libcmocka-dev zlib1g-dev
     xxd jq python3 redis-server redis-tools
     python3-pytest
     mandoc man-db systemd"
