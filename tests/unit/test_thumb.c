@@ -70,6 +70,9 @@ job_init(struct ipc_job *job, const char *name)
 {
 	memset(job, 0, sizeof *job);
 	src_path(job->src, sizeof job->src, name);
+	/* the roots the worker resolves every path beneath (no links) */
+	snprintf(job->in_root, sizeof job->in_root, "%s", srcdir);
+	snprintf(job->out_root, sizeof job->out_root, "%s", outdir);
 	job->max_pixels = MAX_PIXELS;
 	job->src_mtime_ns = 1600000000123456789LL;
 	snprintf(job->background, sizeof job->background, "255,255,255");
