@@ -325,21 +325,24 @@ fail_vips(struct ipc_result *res, const char *loader, const char *fmt, ...)
 /* ---- loader choice ------------------------------------------------- */
 
 /* The loader for a file that sniffs as f, by magic bytes alone: its
- * format's own loader when EXTENSIONS enabled it, ImageMagick (by path)
- * for a format with no native loader here when some extension enabled
- * it, else NULL.  Never libvips' guess: vips_foreign_find_load*() runs
- * every loader's is_a code, blocked ones included, on hostile bytes
- * (svgload's inflate spins on a truncated SVGZ), and some loaders
- * (poppler's) parse the whole file before the block check fires. */
+ * format's own loader when EXTENSIONS enabled it; else ImageMagick (by
+ * path) when some extension enabled it (camera raws are TIFFs, for one),
+ * but never for SVG or PDF, which it would hand to its own renderers and
+ * delegates (ghostscript); else NULL.  Never libvips' guess:
+ * vips_foreign_find_load*() runs every loader's is_a code, blocked ones
+ * included, on hostile bytes (svgload's inflate spins on a truncated
+ * SVGZ), and some loaders (poppler's) parse the whole file before the
+ * block check fires. */
 static const char *
 choose_loader(enum sniff_format f, bool *via_path)
 {
 	*via_path = false;
 	if (f <= SNIFF_UNKNOWN || f >= SNIFF_MAX)
 		f = SNIFF_UNKNOWN;
-	if (native[f] != NULL)
-		return enabled[f] ? native[f] : NULL;
-	if (!magick_enabled)
+	if (native[f] != NULL && enabled[f])
+		return native[f];
+	if (!magick_enabled || f == SNIFF_SVG || f == SNIFF_GZIP ||
+	    f == SNIFF_PDF)
 		return NULL;
 	*via_path = true;
 	return "magickload";

@@ -206,3 +206,19 @@ def test_png_text_chunk_bomb_refused(daemons):
     write_file(d.input / "ok.png", png_text_bomb(2, 1000))
     d.wait_done("ok.png")
     assert image_info(d.output / "ok_thumb.jpg")[:2] == (64, 64)
+
+
+def test_svg_never_reaches_imagemagick(daemons):
+    """EXTENSIONS with a format only ImageMagick reads (bmp) enables it;
+    an SVG named x.jpg must still not be rendered (ImageMagick would hand
+    it to its own SVG renderer, which fetches what the file links to)."""
+    d = daemons.start(workers=1, args=["--extensions", "jpg,bmp"])
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" '
+           b'xmlns:xlink="http://www.w3.org/1999/xlink" width="8" '
+           b'height="8"><image xlink:href="file:///etc/hostname" '
+           b'width="8" height="8"/></svg>')
+    write_file(d.input / "vector.jpg", svg)
+    e = d.wait_outcome("vector.jpg")
+    assert e["event"] == "failed", e
+    assert "format not enabled: svg" in e["error"], e
+    assert not (d.output / "vector_thumb.jpg").exists()
