@@ -59,7 +59,7 @@ const char *sniff_name(enum sniff_format f);
 
 /* Limits of sniff_png_check(). */
 #define SNIFF_PNG_META_MAX ((uint64_t)8 << 20)	/* bytes, inflated */
-#define SNIFF_PNG_META_CHUNKS 1000		/* libpng's own cache max */
+#define SNIFF_PNG_META_CHUNKS 1000		/* no honest file has as many */
 #define SNIFF_PNG_CHUNKS_MAX (4u << 20)		/* chunks walked */
 
 /* Reads up to len bytes at off into buf: the count read (short or 0 at
@@ -74,5 +74,15 @@ typedef long (*sniff_read_fn)(void *ctx, uint64_t off, void *buf,
  * then says what is wrong with it); -EFBIG with a one-line reason in why
  * when over a limit; -errno when rd failed. */
 int sniff_png_check(sniff_read_fn rd, void *ctx, char *why, size_t whylen);
+
+/* Limit of sniff_jpeg_check(): libjpeg keeps every APP1 (EXIF, XMP),
+ * APP2 (ICC), APP13 and APP14 segment libvips asks for in memory, 64 KiB
+ * each, as many as the file holds, and libvips copies them again. */
+#define SNIFF_JPEG_META_MAX ((uint64_t)16 << 20)
+#define SNIFF_JPEG_SEGMENTS_MAX (1u << 20)
+
+/* Walks a JPEG's segments up to the start of scan, adding up those
+ * metadata segments.  Same returns as sniff_png_check(). */
+int sniff_jpeg_check(sniff_read_fn rd, void *ctx, char *why, size_t whylen);
 
 #endif

@@ -302,3 +302,61 @@ sniff_png_check(sniff_read_fn rd, void *ctx, char *why, size_t whylen)
 		off += 12 + (uint64_t)len;
 	}
 }
+
+/* ---- JPEG segment walk ------------------------------------------------- */
+
+int
+sniff_jpeg_check(sniff_read_fn rd, void *ctx, char *why, size_t whylen)
+{
+	uint8_t p[4];
+	uint64_t off = 2, meta = 0;
+	long n;
+
+	if (whylen > 0)
+		why[0] = '\0';
+	n = rd(ctx, 0, p, 2);
+	if (n < 0)
+		return (int)n;
+	if (n < 2 || p[0] != 0xff || p[1] != 0xd8)
+		return 0;
+	for (uint32_t segs = 0; ; segs++) {
+		if (segs >= SNIFF_JPEG_SEGMENTS_MAX) {
+			snprintf(why, whylen, "more than %u JPEG segments "
+			    "before the image data", SNIFF_JPEG_SEGMENTS_MAX);
+			return -EFBIG;
+		}
+		n = rd(ctx, off, p, 4);
+		if (n < 0)
+			return (int)n;
+		if (n < 2 || p[0] != 0xff)
+			return 0;
+		uint8_t m = p[1];
+		/* fill bytes, and the markers that carry no length */
+		if (m == 0xff) {
+			off++;
+			continue;
+		}
+		if (m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) {
+			off += 2;
+			continue;
+		}
+		/* start of scan or end: no metadata segment libvips reads
+		 * lies further on */
+		if (m == 0xda || m == 0xd9 || n < 4)
+			return 0;
+		unsigned len = (unsigned)p[2] << 8 | p[3];
+		if (len < 2)
+			return 0;
+		if (m == 0xe1 || m == 0xe2 || m == 0xed || m == 0xee) {
+			meta += len - 2;
+			if (meta > SNIFF_JPEG_META_MAX) {
+				snprintf(why, whylen, "JPEG metadata over "
+				    "%llu MiB (EXIF, XMP, ICC and Photoshop "
+				    "segments)", (unsigned long long)
+				    (SNIFF_JPEG_META_MAX >> 20));
+				return -EFBIG;
+			}
+		}
+		off += 2 + (uint64_t)len;
+	}
+}

@@ -969,9 +969,12 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 		goto out;
 	}
 	/* libpng inflates every text and profile chunk with no total
-	 * bound: measure them before it sees the file. */
-	if (format == SNIFF_PNG) {
-		int prc = sniff_png_check(pread_fd, &fd, why, sizeof why);
+	 * bound, libjpeg keeps every metadata segment: measure them
+	 * before either sees the file. */
+	if (format == SNIFF_PNG || format == SNIFF_JPEG) {
+		int prc = format == SNIFF_PNG ?
+		    sniff_png_check(pread_fd, &fd, why, sizeof why) :
+		    sniff_jpeg_check(pread_fd, &fd, why, sizeof why);
 		if (prc == -EFBIG) {
 			fail(res, "too much metadata: %s", why);
 			goto out;

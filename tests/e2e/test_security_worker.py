@@ -222,3 +222,19 @@ def test_svg_never_reaches_imagemagick(daemons):
     assert e["event"] == "failed", e
     assert "format not enabled: svg" in e["error"], e
     assert not (d.output / "vector_thumb.jpg").exists()
+
+
+def test_jpeg_metadata_segments_bounded(daemons):
+    """libjpeg keeps every APP1/APP2 segment in memory and libvips copies
+    them again: a small image behind 300 APP1 segments of 64 KB (20 MB,
+    the way to make MAX_FILE_SIZE worth of metadata) is refused with its
+    reason; the same image with its own few segments is made."""
+    d = daemons.start(workers=1)
+    jpg = jpeg_bytes(64, 64)
+    seg = b"\xff\xe1\xff\xff" + b"\0" * 65533
+    write_file(d.input / "meta.jpg", jpg[:2] + seg * 300 + jpg[2:])
+    e = d.wait_outcome("meta.jpg")
+    assert e["event"] == "failed", e
+    assert "JPEG metadata" in e["error"], e
+    write_file(d.input / "fine.jpg", jpg[:2] + seg * 4 + jpg[2:])
+    d.wait_done("fine.jpg")

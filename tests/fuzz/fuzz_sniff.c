@@ -4,7 +4,7 @@
  * The input is a whole file: its format is sniffed from the first
  * SNIFF_HEAD bytes (given in a buffer of exactly that length, so a read
  * past it is caught), and its PNG chunks are walked through a reader that
- * checks every offset and length.  Whatever the input, nothing may crash,
+ * checks every offset and length; its JPEG segments likewise.  Whatever the input, nothing may crash,
  * read out of bounds or loop: the walk ends within SNIFF_PNG_CHUNKS_MAX
  * chunks and inflates at most the metadata limit (plus one buffer).
  */
@@ -71,5 +71,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* bounded: one header per chunk plus the metadata it inflated */
 	CHECK(fp.reads <= 2 * (unsigned long)SNIFF_PNG_CHUNKS_MAX + 1024);
 	free(png);
+
+	struct file fj = { data, size, 0 };
+	rc = sniff_jpeg_check(rd, &fj, why, sizeof why);
+	CHECK(rc == 0 || rc == -EFBIG);
+	CHECK(fj.reads <= (unsigned long)SNIFF_JPEG_SEGMENTS_MAX + 2);
 	return 0;
 }

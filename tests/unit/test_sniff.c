@@ -177,6 +177,44 @@ test_png_malformed_is_left_to_the_loader(void **state)
 	free(m.p);
 }
 
+/* SOI, n APP1 segments of 64 KiB - 2, an SOS. */
+static void
+jpeg_with_app1(struct mem *m, int n)
+{
+	static uint8_t seg[65535];
+
+	memset(m, 0, sizeof *m);
+	put(m, "\xff\xd8\xff\xff", 4);	/* SOI, one fill byte */
+	for (int i = 0; i < n; i++) {
+		seg[0] = 0xff;
+		seg[1] = 0xe1;
+		seg[2] = 0xff;
+		seg[3] = 0xff;
+		put(m, seg, 2 + 65535);
+	}
+	put(m, "\xff\xd0\xff\xda\0\2", 6);
+}
+
+static void
+test_jpeg_metadata_limit(void **state)
+{
+	struct mem m;
+	char why[128];
+	int ok = (int)(SNIFF_JPEG_META_MAX / 65533);
+
+	(void)state;
+	jpeg_with_app1(&m, ok);
+	assert_int_equal(sniff_jpeg_check(rd, &m, why, sizeof why), 0);
+	free(m.p);
+	jpeg_with_app1(&m, ok + 1);
+	assert_int_equal(sniff_jpeg_check(rd, &m, why, sizeof why), -EFBIG);
+	assert_non_null(strstr(why, "JPEG metadata"));
+	/* cut short: left to libjpeg */
+	m.len = 100;
+	assert_int_equal(sniff_jpeg_check(rd, &m, why, sizeof why), 0);
+	free(m.p);
+}
+
 int
 main(void)
 {
@@ -186,6 +224,7 @@ main(void)
 		cmocka_unit_test(test_png_text_bomb_refused),
 		cmocka_unit_test(test_png_text_after_idat_counts),
 		cmocka_unit_test(test_png_malformed_is_left_to_the_loader),
+		cmocka_unit_test(test_jpeg_metadata_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
