@@ -1092,7 +1092,8 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 		 * vips_thumbnail_source would pick the loader again with
 		 * every loader's sniffer (see choose_loader).  Shrink-on-load
 		 * is kept by asking the loader for it as vips_thumbnail does:
-		 * libjpeg's block shrink, libwebp's scale. */
+		 * libjpeg's block shrink, libwebp's, rsvg's and poppler's
+		 * scale. */
 		VipsImage *loaded = NULL;
 		double shrink = (double)w / dw;
 		if (format == SNIFF_JPEG)
@@ -1100,7 +1101,9 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 			    "access", VIPS_ACCESS_SEQUENTIAL,
 			    "fail_on", VIPS_FAIL_ON_ERROR,
 			    "shrink", jpeg_shrink(shrink), NULL);
-		else if (format == SNIFF_WEBP && shrink > 1.0)
+		else if ((format == SNIFF_WEBP || format == SNIFF_SVG ||
+		    format == SNIFF_GZIP || format == SNIFF_PDF) &&
+		    shrink > 1.0)
 			rc = vips_call(nick, source, &loaded,
 			    "access", VIPS_ACCESS_SEQUENTIAL,
 			    "fail_on", VIPS_FAIL_ON_ERROR,
