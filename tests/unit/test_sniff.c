@@ -181,7 +181,7 @@ test_png_malformed_is_left_to_the_loader(void **state)
 static void
 jpeg_with_app1(struct mem *m, int n)
 {
-	static uint8_t seg[65535];
+	static uint8_t seg[2 + 65535];
 
 	memset(m, 0, sizeof *m);
 	put(m, "\xff\xd8\xff\xff", 4);	/* SOI, one fill byte */
