@@ -268,7 +268,7 @@ sniff_png_check(sniff_read_fn rd, void *ctx, char *why, size_t whylen)
 		if (is_meta(type)) {
 			nmeta++;
 			w.meta += len;
-			if (memcmp(type, "tEXt", 4) != 0 &&
+			if (len > 0 && memcmp(type, "tEXt", 4) != 0 &&
 			    memcmp(type, "eXIf", 4) != 0 &&
 			    memcmp(type, "sPLT", 4) != 0) {
 				uint8_t head[256];
