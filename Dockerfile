@@ -14,7 +14,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential pkg-config xxd libvips-dev libuv1-dev libinih-dev \
-        libmicrohttpd-dev libhiredis-dev \
+        libmicrohttpd-dev libhiredis-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile VERSION ./

@@ -1,12 +1,14 @@
 /*
  * thumb: makes every output of one job from a single decode (libvips).
  *
- * Worker side only.  The source is opened once with vips_thumbnail to the
- * largest box any output needs (shrink-on-load, EXIF auto-rotate, sRGB
- * 8-bit, first page/frame); each output is then resized from that image in
- * memory, largest first, flattened onto the background when its format has
- * no alpha, written to a temp name beside its final path, given the
- * source's mtime, and renamed into place.
+ * Worker side only.  The source is opened beneath the job's in_root (no
+ * symlink followed), its format named by magic bytes (sniff.h), and
+ * decoded once by that format's own loader to the largest box any output
+ * needs (shrink-on-load, EXIF auto-rotate, sRGB 8-bit, first page/frame);
+ * each output is then resized from that image in memory, largest first,
+ * flattened onto the background when its format has no alpha, written to
+ * a temp in its output folder (pinned beneath out_root, no symlink
+ * followed), given the source's mtime, and renamed into place.
  */
 #ifndef THUMBWATCH_THUMB_H
 #define THUMBWATCH_THUMB_H

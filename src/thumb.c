@@ -2,14 +2,20 @@
  * thumb: every output of one job from a single decode (libvips).
  *
  * Worker side only.  Owns the libvips set-up of a worker process (threads,
- * cache, loader allow-list) and the life of one job: open the source without
- * following links or blocking, pick an enabled loader, check the pixel count
- * from the header, decode once with vips_thumbnail to the largest size any
- * output needs, then resize/crop/flatten each output from that in-memory
- * image, write each to a temp beside its final path and rename them all
- * into place only when every one of them succeeded.
+ * cache, loader allow-list) and the life of one job: open the source beneath
+ * the input root without following a link at any level or blocking, check it
+ * is the file the supervisor inspected, name its format by magic bytes
+ * (sniff.h) and run that format's loader only if enabled, check the pixel
+ * count from the header, decode once (that loader, shrink-on-load, then
+ * vips_thumbnail_image) to the largest size any output needs, then
+ * resize/crop/flatten each output from that in-memory image, write each to
+ * a temp in its pinned output folder (beneath the output root, no link
+ * followed) and rename them all into place only when every one of them
+ * succeeded.
  */
+#include "beneath.h"
 #include "fsutil.h"
+#include "sniff.h"
 #include "thumb.h"
 #include "uptodate.h"
 
@@ -51,29 +57,49 @@
  * files (tests/bench).  A large image still leaves no more than this. */
 #define TRIM_FREE_BYTES ((size_t)64 << 20)
 
-/* Loader class per extension.  Unblocking a class unblocks its file,
- * buffer and source variants. */
+/* Loader class per extension, and the format (by magic bytes) it reads.
+ * Unblocking a class unblocks its file, buffer and source variants. */
 static const struct {
 	const char *ext;
 	const char *loader;
+	enum sniff_format format;
 } loaders[] = {
-	{ "jpg", "VipsForeignLoadJpeg" },
-	{ "jpeg", "VipsForeignLoadJpeg" },
-	{ "jpe", "VipsForeignLoadJpeg" },
-	{ "png", "VipsForeignLoadPng" },
-	{ "webp", "VipsForeignLoadWebp" },
-	{ "tif", "VipsForeignLoadTiff" },
-	{ "tiff", "VipsForeignLoadTiff" },
-	{ "gif", "VipsForeignLoadNsgif" },
-	{ "heic", "VipsForeignLoadHeif" },
-	{ "heif", "VipsForeignLoadHeif" },
-	{ "avif", "VipsForeignLoadHeif" },
-	{ "jxl", "VipsForeignLoadJxl" },
-	{ "svg", "VipsForeignLoadSvg" },
-	{ "svgz", "VipsForeignLoadSvg" },
-	{ "pdf", "VipsForeignLoadPdf" },
+	{ "jpg", "VipsForeignLoadJpeg", SNIFF_JPEG },
+	{ "jpeg", "VipsForeignLoadJpeg", SNIFF_JPEG },
+	{ "jpe", "VipsForeignLoadJpeg", SNIFF_JPEG },
+	{ "png", "VipsForeignLoadPng", SNIFF_PNG },
+	{ "webp", "VipsForeignLoadWebp", SNIFF_WEBP },
+	{ "tif", "VipsForeignLoadTiff", SNIFF_TIFF },
+	{ "tiff", "VipsForeignLoadTiff", SNIFF_TIFF },
+	{ "gif", "VipsForeignLoadNsgif", SNIFF_GIF },
+	{ "heic", "VipsForeignLoadHeif", SNIFF_HEIF },
+	{ "heif", "VipsForeignLoadHeif", SNIFF_HEIF },
+	{ "avif", "VipsForeignLoadHeif", SNIFF_HEIF },
+	{ "jxl", "VipsForeignLoadJxl", SNIFF_JXL },
+	{ "svg", "VipsForeignLoadSvg", SNIFF_SVG },
+	{ "svgz", "VipsForeignLoadSvg", SNIFF_SVG },
+	{ "pdf", "VipsForeignLoadPdf", SNIFF_PDF },
 };
 #define MAGICK_LOADER "VipsForeignLoadMagick"
+
+/* The one source loader that reads each format thumbwatch maps natively;
+ * NULL for the formats only ImageMagick may read here. */
+static const char *const native[SNIFF_MAX] = {
+	[SNIFF_JPEG] = "jpegload_source",
+	[SNIFF_PNG] = "pngload_source",
+	[SNIFF_WEBP] = "webpload_source",
+	[SNIFF_TIFF] = "tiffload_source",
+	[SNIFF_GIF] = "gifload_source",
+	[SNIFF_HEIF] = "heifload_source",
+	[SNIFF_JXL] = "jxlload_source",
+	[SNIFF_SVG] = "svgload_source",
+	[SNIFF_GZIP] = "svgload_source",
+	[SNIFF_PDF] = "pdfload_source",
+};
+
+/* What EXTENSIONS enabled in this process (thumb_init). */
+static bool enabled[SNIFF_MAX];
+static bool magick_enabled;
 
 static bool
 loader_enable(const char *name)
@@ -125,18 +151,22 @@ thumb_init(const char *argv0, const char *formats)
 			tok++;
 		if (*tok == '\0')
 			continue;
-		const char *name = NULL;
+		size_t k = G_N_ELEMENTS(loaders);
 		for (size_t i = 0; i < G_N_ELEMENTS(loaders); i++)
 			if (g_ascii_strcasecmp(tok, loaders[i].ext) == 0)
-				name = loaders[i].loader;
-		if (name != NULL)
-			loader_enable(name);
-		else
+				k = i;
+		if (k == G_N_ELEMENTS(loaders))
 			magick = true;
+		else if (loader_enable(loaders[k].loader)) {
+			enabled[loaders[k].format] = true;
+			/* svgload reads SVGZ (gzip) too */
+			if (loaders[k].format == SNIFF_SVG)
+				enabled[SNIFF_GZIP] = true;
+		}
 	}
 	g_free(list);
 	if (magick)
-		loader_enable(MAGICK_LOADER);
+		magick_enabled = loader_enable(MAGICK_LOADER);
 	return 0;
 }
 
@@ -294,88 +324,71 @@ fail_vips(struct ipc_result *res, const char *loader, const char *fmt, ...)
 
 /* ---- loader choice ------------------------------------------------- */
 
-struct find {
-	VipsSource *source;	/* sniffed by *_source loaders */
-	const char *path;	/* is_a() for file-only loaders (magick) */
-	bool blocked;		/* which loaders this pass may consider */
-};
-
-static bool
-class_blocked(VipsForeignClass *fc)
-{
-	return (VIPS_OPERATION_CLASS(fc)->flags & VIPS_OPERATION_BLOCKED) != 0;
-}
-
-static void *
-find_source_loader(void *item, void *a, void *b)
-{
-	VipsForeignClass *fc = item;
-	struct find *f = a;
-	VipsForeignLoadClass *lc = VIPS_FOREIGN_LOAD_CLASS(fc);
-	VipsObjectClass *oc = VIPS_OBJECT_CLASS(fc);
-
-	(void)b;
-	if (G_TYPE_IS_ABSTRACT(G_TYPE_FROM_CLASS(fc)) ||
-	    class_blocked(fc) != f->blocked || lc->is_a_source == NULL ||
-	    !vips_ispostfix(oc->nickname, "_source"))
-		return NULL;
-	if (vips_source_rewind(f->source) != 0)
-		return NULL;
-	return lc->is_a_source(f->source) ? (void *)oc->nickname : NULL;
-}
-
-static void *
-find_file_loader(void *item, void *a, void *b)
-{
-	VipsForeignClass *fc = item;
-	struct find *f = a;
-	VipsForeignLoadClass *lc = VIPS_FOREIGN_LOAD_CLASS(fc);
-	VipsObjectClass *oc = VIPS_OBJECT_CLASS(fc);
-
-	(void)b;
-	if (G_TYPE_IS_ABSTRACT(G_TYPE_FROM_CLASS(fc)) || class_blocked(fc) ||
-	    lc->is_a == NULL || vips_ispostfix(oc->nickname, "_source") ||
-	    vips_ispostfix(oc->nickname, "_buffer"))
-		return NULL;
-	return lc->is_a(f->path) ? (void *)oc->nickname : NULL;
-}
-
-/* The loader this process will use, by our own sniffing rather than
- * vips_foreign_find_load_source(): that one ignores the allow-list, and
- * some loaders (poppler's) parse the whole file in their build before the
- * block check fires.  Enabled source loaders first; then enabled
- * file-only loaders (magick has no source loader in 8.14) through
- * /proc/self/fd, which names the descriptor already checked; blocked
- * loaders are only sniffed, never run, to name the format in the error.
- * Returns the nickname; *via_path says which kind; NULL with *blocked set
- * to the blocked loader's nickname, or NULL for an unknown format. */
+/* The loader for a file that sniffs as f, by magic bytes alone: its
+ * format's own loader when EXTENSIONS enabled it; else ImageMagick (by
+ * path) when some extension enabled it (camera raws are TIFFs, for one),
+ * but never for SVG or PDF, which it would hand to its own renderers and
+ * delegates (ghostscript); else NULL.  Never libvips' guess:
+ * vips_foreign_find_load*() runs every loader's is_a code, blocked ones
+ * included, on hostile bytes (svgload's inflate spins on a truncated
+ * SVGZ), and some loaders (poppler's) parse the whole file before the
+ * block check fires. */
 static const char *
-choose_loader(VipsSource *source, const char *procpath, bool *via_path,
-    const char **blocked)
+choose_loader(enum sniff_format f, bool *via_path)
 {
-	struct find f = { .source = source, .path = procpath };
-	const char *nick;
-
 	*via_path = false;
-	*blocked = NULL;
-	nick = vips_foreign_map("VipsForeignLoad",
-	    find_source_loader, &f, NULL);
-	if (nick != NULL)
-		return nick;
-	if (procpath != NULL) {
-		nick = vips_foreign_map("VipsForeignLoad",
-		    find_file_loader, &f, NULL);
-		if (nick != NULL) {
-			*via_path = true;
-			return nick;
-		}
+	if (f <= SNIFF_UNKNOWN || f >= SNIFF_MAX)
+		f = SNIFF_UNKNOWN;
+	if (native[f] != NULL && enabled[f])
+		return native[f];
+	if (!magick_enabled || f == SNIFF_SVG || f == SNIFF_GZIP ||
+	    f == SNIFF_PDF)
+		return NULL;
+	*via_path = true;
+	return "magickload";
+}
+
+/* A format no enabled loader may read: named when the magic bytes say
+ * what it is, else its first bytes, so a user can tell a truncated or
+ * mislabelled file from a format to enable. */
+static void
+fail_format(struct ipc_result *res, enum sniff_format f,
+    const uint8_t *head, size_t n)
+{
+	char hex[3 * 8 + 1] = "";
+	size_t at = 0;
+
+	if (f != SNIFF_UNKNOWN) {
+		fail(res, "format not enabled: %s (EXTENSIONS)",
+		    sniff_name(f));
+		return;
 	}
-	f.blocked = true;
-	*blocked = vips_foreign_map("VipsForeignLoad",
-	    find_source_loader, &f, NULL);
-	vips_source_rewind(source);
-	vips_error_clear();
-	return NULL;
+	for (size_t i = 0; i < n && i < 8; i++)
+		at += (size_t)snprintf(hex + at, sizeof hex - at, "%s%02x",
+		    i ? " " : "", head[i]);
+	fail(res, "not a supported image: no format recognised (first "
+	    "bytes %s)", n > 0 ? hex : "none");
+}
+
+/* pread() for the PNG chunk walk; ctx is the descriptor. */
+static long
+pread_fd(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = pread(*(int *)ctx, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (long)n;
+}
+
+/* libjpeg's block shrink (1, 2, 4, 8) for a decode shrink of shrink,
+ * leaving at least a factor of two for the resize as vips_thumbnail
+ * does (its sharpness is poor). */
+static int
+jpeg_shrink(double shrink)
+{
+	return shrink >= 16 ? 8 : shrink >= 8 ? 4 : shrink >= 4 ? 2 : 1;
 }
 
 /* ---- geometry --------------------------------------------------------- */
@@ -581,42 +594,74 @@ parse_background(const char *s, double rgb[3])
 
 /* ---- files ----------------------------------------------------------- */
 
+/* rel of path below root ("/a/b" below "/a" is "b"), or NULL when path is
+ * not strictly below it.  Roots are real paths with no trailing '/'; "/"
+ * itself arrives as "". */
+static const char *
+below(const char *root, const char *path)
+{
+	size_t n = strlen(root);
+
+	if (strncmp(path, root, n) != 0 || path[n] != '/' ||
+	    path[n + 1] == '\0')
+		return NULL;
+	return path + n + 1;
+}
+
+/* One output's temp, in its pinned folder. */
 struct out_tmp {
-	char path[PATH_MAX];	/* temp name, "" when none */
+	int dir;		/* O_PATH folder of the final name, or -1 */
+	const char *leaf;	/* final name inside dir (into the job) */
+	char name[NAME_MAX + 1];	/* temp name in dir, "" when none */
 	int64_t bytes;
 };
 
-/* Makes the temp ".<name>.tw-XXXXXX" beside final (creating its folder).
- * Returns the descriptor or -errno. */
+/* Makes the temp ".<name>.tw-XXXXXX" beside final, creating its folders,
+ * every step beneath the output root with no symlink followed: the
+ * folder is pinned (tmp->dir) so the rename lands where the temp is even
+ * if a folder of the path is swapped for a link meanwhile.  Returns the
+ * descriptor or -errno. */
 static int
-tmp_open(const char *final, char *tmp, size_t tmplen)
+tmp_open(int out_root, const char *root, const char *final,
+    struct out_tmp *tmp)
 {
-	const char *slash = strrchr(final, '/');
-	const char *name = slash ? slash + 1 : final;
-	int dirlen = slash ? (int)(slash - final) : 0;
-	char dir[PATH_MAX];
+	static const char abc[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const char *rel = below(root, final);
+	int rc, fd = -EEXIST;
 
-	if (slash != NULL && dirlen > 0) {
-		snprintf(dir, sizeof dir, "%.*s", dirlen, final);
-		int rc = fs_mkdir_p(dir, 0755);
-		if (rc < 0)
-			return rc;
+	if (rel == NULL)
+		return -EXDEV;
+	if ((rc = beneath_mkdir_parents(out_root, rel, 0755)) < 0)
+		return rc;
+	if ((tmp->dir = beneath_parent(out_root, rel, &tmp->leaf)) < 0) {
+		rc = tmp->dir;
+		tmp->dir = -1;
+		return rc;
 	}
-	/* the name keeps at most 200 bytes of the final one so the temp
-	 * still fits NAME_MAX */
-	int n = snprintf(tmp, tmplen, "%.*s%s.%.200s.tw-XXXXXX",
-	    slash ? dirlen : 0, final, slash ? "/" : "", name);
-	if (n < 0 || (size_t)n >= tmplen) {
-		tmp[0] = '\0';
-		return -ENAMETOOLONG;
+	for (int tries = 0; tries < 100 && fd == -EEXIST; tries++) {
+		/* the name keeps at most 200 bytes of the final one so the
+		 * temp still fits NAME_MAX */
+		int n = snprintf(tmp->name, sizeof tmp->name,
+		    ".%.200s.tw-XXXXXX", tmp->leaf);
+		if (n < 0 || (size_t)n >= sizeof tmp->name) {
+			tmp->name[0] = '\0';
+			return -ENAMETOOLONG;
+		}
+		for (int i = n - 6; i < n; i++)
+			tmp->name[i] = abc[g_random_int_range(0,
+			    (gint32)sizeof abc - 1)];
+		fd = openat(tmp->dir, tmp->name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			fd = -errno;
 	}
-	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		int e = errno;
-		tmp[0] = '\0';
-		return -e;
+		tmp->name[0] = '\0';
+		return fd;
 	}
-	/* mkostemp makes 0600; thumbnails are for web servers and viewers */
+	/* the umask may have taken bits: thumbnails are for web servers
+	 * and viewers */
 	(void)fchmod(fd, 0644);
 	return fd;
 }
@@ -673,7 +718,7 @@ save_to_fd(VipsImage *img, const struct ipc_output_spec *o, int fd)
  * fresh temp with the source's times.  0, or -1 with res filled. */
 static int
 render_one(VipsImage *decoded, const char *lazy_loader,
-    const struct ipc_job *job, int64_t src_size,
+    const struct ipc_job *job, int out_root, int64_t src_size,
     const struct ipc_output_spec *o, const struct plan *p,
     struct out_tmp *tmp, struct ipc_result *res)
 {
@@ -701,9 +746,11 @@ render_one(VipsImage *decoded, const char *lazy_loader,
 		x = t[2];
 	}
 
-	fd = tmp_open(o->path, tmp->path, sizeof tmp->path);
+	fd = tmp_open(out_root, job->out_root, o->path, tmp);
 	if (fd < 0) {
-		fail_output(res, o->path, -fd, NULL);
+		fail_output(res, o->path, -fd, fd == -ELOOP ? "a folder on "
+		    "its path is a symbolic link (not followed)" : fd ==
+		    -EXDEV ? "not below the output folder" : NULL);
 		goto out;
 	}
 	if (lazy_loader != NULL) {
@@ -818,6 +865,55 @@ cmp_area(const void *a, const void *b)
 	    *(const int *)a - *(const int *)b;
 }
 
+/* Opens job->src beneath the input root, following no symlink at any
+ * level (a folder swapped for a link to /secret mid-batch must not be
+ * read through), without blocking (a FIFO named x.jpg), and checks it is
+ * the file the supervisor inspected.  fd, or -1 with res filled. */
+static int
+open_source(const struct ipc_job *job, struct stat *st,
+    struct ipc_result *res)
+{
+	const char *rel = below(job->in_root, job->src);
+	int root, fd;
+
+	if (rel == NULL) {
+		fail(res, "source is not below the input folder");
+		return -1;
+	}
+	root = beneath_root(job->in_root[0] != '\0' ? job->in_root : "/");
+	if (root < 0) {
+		fail(res, "cannot open the input folder: %s", strerror(-root));
+		return -1;
+	}
+	fd = beneath_open(root, rel, O_RDONLY | O_NONBLOCK, 0);
+	close(root);
+	if (fd < 0) {
+		if (fd == -ELOOP)
+			fail(res, "source is a symbolic link or lies below "
+			    "one (not followed)");
+		else if (fd == -ENOENT || fd == -ENOTDIR)
+			fail(res, "source disappeared before it was read");
+		else if (fd == -EXDEV)
+			fail(res, "source is not below the input folder");
+		else
+			fail(res, "cannot open source: %s", strerror(-fd));
+		return -1;
+	}
+	if (fstat(fd, st) != 0) {
+		fail(res, "cannot open source: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if ((job->src_dev != 0 || job->src_ino != 0) &&
+	    ((uint64_t)st->st_dev != job->src_dev ||
+	    (uint64_t)st->st_ino != job->src_ino)) {
+		fail(res, "source was replaced since it was queued");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int
 thumb_process(const struct ipc_job *job, struct ipc_result *res)
 {
@@ -826,35 +922,26 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	VipsImage *header = NULL, *thumb = NULL, *srgb = NULL, *decoded = NULL;
 	struct out_tmp tmps[IPC_MAX_OUTPUTS];
 	struct plan plans[IPC_MAX_OUTPUTS];
-	char procpath[64];
-	const char *nick, *blocked;
+	uint8_t head[SNIFF_HEAD];
+	char procpath[64], why[128];
+	enum sniff_format format;
+	const char *nick;
 	bool via_path;
 	struct stat st;
-	int fd = -1;
+	ssize_t hn;
+	int fd = -1, out_root = -1;
 	uint32_t nout = job->noutputs < IPC_MAX_OUTPUTS ?
 	    job->noutputs : IPC_MAX_OUTPUTS;
 
 	memset(res, 0, sizeof *res);
 	memset(tmps, 0, sizeof tmps);
+	for (uint32_t i = 0; i < IPC_MAX_OUTPUTS; i++)
+		tmps[i].dir = -1;
 	res->status = IPC_FAILED;
 	vips_error_clear();
 
-	/* O_NONBLOCK: a FIFO named x.jpg must not hang the worker in open();
-	 * O_NOFOLLOW: a symlink could point anywhere, out of the tree too. */
-	fd = open(job->src, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			fail(res, "source is a symbolic link (not followed)");
-		else if (errno == ENOENT)
-			fail(res, "source disappeared before it was read");
-		else
-			fail(res, "cannot open source: %s", strerror(errno));
+	if ((fd = open_source(job, &st, res)) < 0)
 		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		fail(res, "cannot open source: %s", strerror(errno));
-		goto out;
-	}
 	if (!S_ISREG(st.st_mode)) {
 		fail(res, "not a regular file");
 		goto out;
@@ -867,21 +954,44 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	 * some loaders treat EAGAIN as an error). */
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 
+	/* The format from its magic bytes, and that format's loader or
+	 * none: no other loader's code sees the file. */
+	do
+		hn = pread(fd, head, sizeof head, 0);
+	while (hn < 0 && errno == EINTR);
+	if (hn < 0) {
+		fail(res, "cannot read source: %s", strerror(errno));
+		goto out;
+	}
+	format = sniff_format(head, (size_t)hn);
+	if ((nick = choose_loader(format, &via_path)) == NULL) {
+		fail_format(res, format, head, (size_t)hn);
+		goto out;
+	}
+	/* libpng inflates every text and profile chunk with no total
+	 * bound, libjpeg keeps every metadata segment: measure them
+	 * before either sees the file. */
+	if (format == SNIFF_PNG || format == SNIFF_JPEG) {
+		int prc = format == SNIFF_PNG ?
+		    sniff_png_check(pread_fd, &fd, why, sizeof why) :
+		    sniff_jpeg_check(pread_fd, &fd, why, sizeof why);
+		if (prc == -EFBIG) {
+			fail(res, "too much metadata: %s", why);
+			goto out;
+		}
+		if (prc < 0) {
+			fail(res, "cannot read source: %s", strerror(-prc));
+			goto out;
+		}
+	}
+
 	if ((source = vips_source_new_from_descriptor(fd)) == NULL) {
 		fail(res, "cannot read source");
 		goto out;
 	}
+	/* ImageMagick has no source loader in 8.14: it gets the path of
+	 * the descriptor already opened and checked, never job->src. */
 	snprintf(procpath, sizeof procpath, "/proc/self/fd/%d", fd);
-	nick = choose_loader(source,
-	    access(procpath, R_OK) == 0 ? procpath : NULL, &via_path, &blocked);
-	if (nick == NULL) {
-		if (blocked != NULL)
-			fail_blocked(res, blocked);
-		else
-			fail(res, "not a supported image (no enabled loader "
-			    "recognises its contents)");
-		goto out;
-	}
 
 	/* Header only, so no pixel is decoded before the size is checked;
 	 * and by name, so it is the loader chosen above and no other. */
@@ -978,13 +1088,35 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 			    NULL);
 		VIPS_UNREF(flat);
 	} else {
-		/* 8.14.1's thumbnail_source does not hand its fail_on to
-		 * the loader (the file variant does): the truncated JPEG
-		 * test catches that; the loader option string does reach it. */
-		rc = vips_thumbnail_source(source, &thumb, dw,
-		    "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
-		    "fail_on", VIPS_FAIL_ON_ERROR,
-		    "option_string", "fail_on=error", NULL);
+		/* The chosen loader by name, then vips_thumbnail_image:
+		 * vips_thumbnail_source would pick the loader again with
+		 * every loader's sniffer (see choose_loader).  Shrink-on-load
+		 * is kept by asking the loader for it as vips_thumbnail does:
+		 * libjpeg's block shrink, libwebp's, rsvg's and poppler's
+		 * scale. */
+		VipsImage *loaded = NULL;
+		double shrink = (double)w / dw;
+		if (format == SNIFF_JPEG)
+			rc = vips_call(nick, source, &loaded,
+			    "access", VIPS_ACCESS_SEQUENTIAL,
+			    "fail_on", VIPS_FAIL_ON_ERROR,
+			    "shrink", jpeg_shrink(shrink), NULL);
+		else if ((format == SNIFF_WEBP || format == SNIFF_SVG ||
+		    format == SNIFF_GZIP || format == SNIFF_PDF) &&
+		    shrink > 1.0)
+			rc = vips_call(nick, source, &loaded,
+			    "access", VIPS_ACCESS_SEQUENTIAL,
+			    "fail_on", VIPS_FAIL_ON_ERROR,
+			    "scale", 1.0 / shrink, NULL);
+		else
+			rc = vips_call(nick, source, &loaded,
+			    "access", VIPS_ACCESS_SEQUENTIAL,
+			    "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+		if (rc == 0)
+			rc = vips_thumbnail_image(loaded, &thumb, dw,
+			    "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
+			    NULL);
+		VIPS_UNREF(loaded);
 	}
 	/* One output with no crop is saved straight from the decode
 	 * pipeline: the copy to memory only serves outputs sharing one
@@ -1013,9 +1145,16 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	sort_job = job;
 	qsort(order, nout, sizeof order[0], cmp_area);
 
+	/* Every output is written beneath the output root, pinned once:
+	 * a symlink planted in the output tree is never followed. */
+	out_root = beneath_root(job->out_root[0] != '\0' ? job->out_root : "/");
+	if (out_root < 0) {
+		fail_output(res, job->out_root, -out_root, NULL);
+		goto out;
+	}
 	for (uint32_t k = 0; k < nout; k++) {
 		int i = order[k];
-		if (render_one(decoded, direct ? nick : NULL, job,
+		if (render_one(decoded, direct ? nick : NULL, job, out_root,
 		    (int64_t)st.st_size, &job->outputs[i], &plans[i],
 		    &tmps[i], res) != 0)
 			goto out;
@@ -1023,20 +1162,28 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 
 	/* Every output is complete: publish them all. */
 	for (uint32_t i = 0; i < nout; i++) {
-		if (rename(tmps[i].path, job->outputs[i].path) != 0) {
+		/* within the pinned folder: the temp's own */
+		if (renameat(tmps[i].dir, tmps[i].name, tmps[i].dir,
+		    tmps[i].leaf) != 0) {
 			fail_output(res, job->outputs[i].path, errno, NULL);
 			goto out;
 		}
-		tmps[i].path[0] = '\0';
+		tmps[i].name[0] = '\0';
 		res->noutputs++;
 		res->out_bytes += tmps[i].bytes;
 	}
 	res->status = IPC_OK;
 
 out:
-	for (uint32_t i = 0; i < nout; i++)
-		if (tmps[i].path[0] != '\0')
-			(void)unlink(tmps[i].path);
+	for (uint32_t i = 0; i < nout; i++) {
+		if (tmps[i].dir < 0)
+			continue;
+		if (tmps[i].name[0] != '\0')
+			(void)unlinkat(tmps[i].dir, tmps[i].name, 0);
+		close(tmps[i].dir);
+	}
+	if (out_root >= 0)
+		close(out_root);
 	VIPS_UNREF(decoded);
 	VIPS_UNREF(srgb);
 	VIPS_UNREF(thumb);

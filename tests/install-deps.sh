@@ -20,7 +20,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 
 run_pkgs="build-essential pkg-config xxd libvips-dev libuv1-dev libinih-dev
-    libmicrohttpd-dev libhiredis-dev"
+    libmicrohttpd-dev libhiredis-dev zlib1g-dev"
 test_pkgs="$run_pkgs clang libclang-rt-14-dev libvips-tools libcmocka-dev
     jq python3 python3-pytest redis-server redis-tools mandoc man-db systemd"
 if [ -n "$list" ]; then
@@ -53,7 +53,7 @@ browser_deps() {
 }
 
 need=""
-for pc in vips libuv inih libmicrohttpd hiredis; do
+for pc in vips libuv inih libmicrohttpd hiredis zlib; do
 	pkg-config --exists "$pc" 2>/dev/null || need=yes
 done
 for cmd in cc pkg-config xxd; do

@@ -19,6 +19,7 @@ deps() {
 	case "$1" in
 	ipc) echo "src/ipc.c" ;;
 	pathmap) echo "src/pathmap.c" ;;
+	sniff) echo "src/sniff.c -lz" ;;
 	config) echo "src/config.c src/cluster.c src/pathmap.c src/httputil.c -linih" ;;
 	cluster) echo "src/cluster.c src/config.c src/pathmap.c src/httputil.c -linih -lhiredis" ;;
 	multipart) echo "src/httputil.c src/json.c" ;;
@@ -31,7 +32,7 @@ status=0
 summary=""
 
 # Known harnesses first (reported as skipped when absent), then any other.
-names="ipc pathmap config cluster multipart"
+names="ipc pathmap config cluster multipart sniff"
 for f in tests/fuzz/fuzz_*.c; do
 	[ -e "$f" ] || continue
 	n=${f#tests/fuzz/fuzz_}

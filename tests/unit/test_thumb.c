@@ -70,6 +70,9 @@ job_init(struct ipc_job *job, const char *name)
 {
 	memset(job, 0, sizeof *job);
 	src_path(job->src, sizeof job->src, name);
+	/* the roots the worker resolves every path beneath (no links) */
+	snprintf(job->in_root, sizeof job->in_root, "%s", srcdir);
+	snprintf(job->out_root, sizeof job->out_root, "%s", outdir);
 	job->max_pixels = MAX_PIXELS;
 	job->src_mtime_ns = 1600000000123456789LL;
 	snprintf(job->background, sizeof job->background, "255,255,255");
@@ -956,6 +959,75 @@ test_missing_source(void **state)
 	run_fail(&job, &res, "source disappeared");
 }
 
+/* A folder of the source's path swapped for a link to a folder outside
+ * the input root: never read through. */
+static void
+test_source_below_a_folder_link_refused(void **state)
+{
+	struct ipc_job job;
+	struct ipc_result res;
+	char dir[256], link[256], file[300];
+	(void)state;
+
+	snprintf(dir, sizeof dir, "%s/outside", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(file, sizeof file, "%s/secret.jpg", dir);
+	copy_file("samples/landscape.jpg", file);
+	src_path(link, sizeof link, "swapped");
+	assert_int_equal(symlink(dir, link), 0);
+	job_init(&job, "swapped/secret.jpg");
+	one_output(&job, "swapped");
+	run_fail(&job, &res, "source is a symbolic link or lies below one");
+	assert_false(exists(job.outputs[0].path));
+}
+
+/* Another file at the source's name than the one the supervisor
+ * inspected (renamed over it since). */
+static void
+test_source_replaced_refused(void **state)
+{
+	struct ipc_job job;
+	struct ipc_result res;
+	struct stat st;
+	(void)state;
+
+	job_init(&job, "landscape.jpg");
+	assert_int_equal(stat(job.src, &st), 0);
+	job.src_dev = (uint64_t)st.st_dev;
+	job.src_ino = (uint64_t)st.st_ino + 1;
+	one_output(&job, "replaced");
+	run_fail(&job, &res, "source was replaced since it was queued");
+	job.src_ino = (uint64_t)st.st_ino;
+	run_ok(&job, &res);
+}
+
+/* A source or output path not below its root is refused, and an output
+ * folder that is a link is not written through. */
+static void
+test_paths_stay_below_their_roots(void **state)
+{
+	struct ipc_job job;
+	struct ipc_result res;
+	char away[256], link[256];
+	(void)state;
+
+	job_init(&job, "landscape.jpg");
+	snprintf(job.in_root, sizeof job.in_root, "%s/elsewhere", root);
+	one_output(&job, "roots");
+	run_fail(&job, &res, "source is not below the input folder");
+
+	snprintf(away, sizeof away, "%s/away", root);
+	assert_int_equal(mkdir(away, 0755), 0);
+	snprintf(link, sizeof link, "%s/linked", outdir);
+	assert_int_equal(symlink(away, link), 0);
+	job_init(&job, "landscape.jpg");
+	add_out(&job, "linked", "x", 100, 100, FIT_INSIDE, "centre",
+	    FORMAT_JPEG);
+	run_fail(&job, &res, "cannot write thumbnail: a folder on its path "
+	    "is a symbolic link");
+	assert_int_equal(rmdir(away), 0);	/* still empty */
+}
+
 static void
 test_failure_leaves_next_job_clean(void **state)
 {
@@ -1006,6 +1078,9 @@ main(void)
 		cmocka_unit_test(test_fifo_fails_at_once),
 		cmocka_unit_test(test_symlink_refused),
 		cmocka_unit_test(test_missing_source),
+		cmocka_unit_test(test_source_below_a_folder_link_refused),
+		cmocka_unit_test(test_source_replaced_refused),
+		cmocka_unit_test(test_paths_stay_below_their_roots),
 		cmocka_unit_test(test_failure_leaves_next_job_clean),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
