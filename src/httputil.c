@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 
 #include "httputil.h"
+#include "sniff.h"
 
 int
 httputil_parse_listen(const char *s, char *host, size_t hostcap, int *port)
@@ -86,38 +87,30 @@ httputil_sanitize_name(const char *in, char *out, size_t cap)
 	return 0;
 }
 
+/* One reading of magic bytes for uploads and workers (sniff.c); HEIC and
+ * AVIF share a loader there, but a nameless upload is named by its brand. */
 const char *
 httputil_sniff(const unsigned char *b, size_t n)
 {
-	static const char *const heic_brands[] = { "heic", "heix", "hevc",
-	    "hevx", "heim", "heis", "mif1", "msf1", NULL };
-	static const unsigned char jxlbox[12] = { 0, 0, 0, 0x0c, 'J', 'X',
-	    'L', ' ', 0x0d, 0x0a, 0x87, 0x0a };
-	int i;
-
-	if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
+	switch (sniff_format(b, n)) {
+	case SNIFF_JPEG:
 		return "jpg";
-	if (n >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0)
+	case SNIFF_PNG:
 		return "png";
-	if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 ||
-	    memcmp(b, "GIF89a", 6) == 0))
+	case SNIFF_GIF:
 		return "gif";
-	if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
+	case SNIFF_WEBP:
 		return "webp";
-	if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0))
+	case SNIFF_TIFF:
 		return "tif";
-	if (n >= 2 && b[0] == 0xff && b[1] == 0x0a)
+	case SNIFF_JXL:
 		return "jxl";
-	if (n >= 12 && memcmp(b, jxlbox, 12) == 0)
-		return "jxl";
-	if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {
-		if (memcmp(b + 8, "avif", 4) == 0 || memcmp(b + 8, "avis", 4) == 0)
-			return "avif";
-		for (i = 0; heic_brands[i]; i++)
-			if (memcmp(b + 8, heic_brands[i], 4) == 0)
-				return "heic";
+	case SNIFF_HEIF:
+		return memcmp(b + 8, "avif", 4) == 0 ||
+		    memcmp(b + 8, "avis", 4) == 0 ? "avif" : "heic";
+	default:
+		return NULL;
 	}
-	return NULL;
 }
 
 static bool

@@ -51,7 +51,7 @@ static bool
 is_heif(const uint8_t *p, size_t len)
 {
 	static const char brands[][5] = { "heic", "heix", "hevc", "heim",
-	    "heis", "hevm", "hevs", "mif1", "msf1", "avif" };
+	    "heis", "hevm", "hevs", "mif1", "msf1", "avif", "avis" };
 
 	if (len < 12 || memcmp(p + 4, "ftyp", 4) != 0)
 		return false;

@@ -20,9 +20,9 @@ deps() {
 	ipc) echo "src/ipc.c" ;;
 	pathmap) echo "src/pathmap.c" ;;
 	sniff) echo "src/sniff.c -lz" ;;
-	config) echo "src/config.c src/cluster.c src/pathmap.c src/httputil.c -linih" ;;
-	cluster) echo "src/cluster.c src/config.c src/pathmap.c src/httputil.c -linih -lhiredis" ;;
-	multipart) echo "src/httputil.c src/json.c" ;;
+	config) echo "src/config.c src/cluster.c src/pathmap.c src/httputil.c src/sniff.c -linih -lz" ;;
+	cluster) echo "src/cluster.c src/config.c src/pathmap.c src/httputil.c src/sniff.c -linih -lhiredis -lz" ;;
+	multipart) echo "src/httputil.c src/json.c src/sniff.c -lz" ;;
 	*) echo "src/$1.c" ;;
 	esac
 }
