@@ -105,6 +105,15 @@ DATADIR    ?= $(PREFIX)/share/thumbwatch
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 INSTALL    ?= install
+# The folders the unit may write (ReadWritePaths=, LogsDirectory=,
+# RuntimeDirectory=), set in the live INI file rather than by Environment=
+# in the unit, so an edit of that file wins.
+SERVICE_FOLDERS := \
+    -e 's|^; input_dir = .*|input_dir = /var/lib/thumbwatch/input|' \
+    -e 's|^; output_dir = .*|output_dir = /var/lib/thumbwatch/output|' \
+    -e 's|^; done_dir = .*|done_dir = /var/lib/thumbwatch/done|' \
+    -e 's|^; log_file = .*|log_file = /var/log/thumbwatch/thumbwatch.log|' \
+    -e 's|^; runtime_dir = .*|runtime_dir = /run/thumbwatch|'
 MANPAGES   := config/man/thumbwatch.8 config/man/thumbwatch.ini.5
 
 .PHONY: install uninstall lint-man
@@ -124,10 +133,11 @@ install: $(BIN)
 	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini" \
 	        "(the shipped one is $(DATADIR)/thumbwatch.ini)"; \
 	else \
-	    echo "$(INSTALL) -m 0644 config/thumbwatch.ini" \
-	        "$(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini"; \
-	    $(INSTALL) -m 0644 config/thumbwatch.ini \
-	        $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini; \
+	    echo "$(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini:" \
+	        "config/thumbwatch.ini with the service's folders"; \
+	    sed $(SERVICE_FOLDERS) config/thumbwatch.ini \
+	        > $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini && \
+	    chmod 0644 $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini; \
 	fi
 # The unit names the binary where it was installed.
 	sed 's|/usr/local/bin/thumbwatch|$(BINDIR)/thumbwatch|g' \

@@ -120,8 +120,16 @@ def test_install_into_destdir(tmp_path):
     unit = (dest / "usr/lib/systemd/system/thumbwatch.service").read_text()
     assert re.search(r"^ExecStart=/usr/bin/thumbwatch run ", unit, re.M), unit
     assert "/usr/local/bin" not in unit.replace("# ", "")
-    assert (dest / "etc/thumbwatch/thumbwatch.ini").read_bytes() == \
-        (REPO / "config/thumbwatch.ini").read_bytes()
+    # The live INI is the shipped one with the service's folders set.
+    live = (dest / "etc/thumbwatch/thumbwatch.ini").read_text().splitlines()
+    shipped = (REPO / "config/thumbwatch.ini").read_text().splitlines()
+    assert len(live) == len(shipped)
+    changed = {a: b for a, b in zip(shipped, live) if a != b}
+    assert sorted(k.split(" =")[0] for k in changed.values()) == \
+        ["done_dir", "input_dir", "log_file", "output_dir", "runtime_dir"], \
+        changed
+    assert all(a == "; " + b.split(" =")[0] + a[len(b.split(" =")[0]) + 2:]
+               for a, b in changed.items()), changed
     # Installed man pages render.
     if shutil.which("man"):
         r = subprocess.run(["man", "-l",
@@ -165,7 +173,20 @@ def unit_settings(text):
     return out
 
 
-def test_unit_settings():
+def service_folders(tmp_path):
+    """{KEY: value} of the folders make install sets in the live INI."""
+    dest = tmp_path / "svc-root"
+    make_install(dest)
+    keys = {}
+    for line in (dest / "etc/thumbwatch/thumbwatch.ini").read_text() \
+            .splitlines():
+        m = re.match(r"^(\w+_dir|log_file) = (\S+)$", line)
+        if m:
+            keys["THUMBWATCH_" + m.group(1).upper()] = m.group(2)
+    return keys
+
+
+def test_unit_settings(tmp_path):
     s = unit_settings(UNIT.read_text())
     one = {k: v[-1] for k, v in s.items()}
     assert one["Type"] == "notify"
@@ -187,7 +208,11 @@ def test_unit_settings():
     assert one["ProtectHome"] in ("yes", "read-only", "tmpfs")
     assert set(one["RestrictAddressFamilies"].split()) == \
         {"AF_UNIX", "AF_INET", "AF_INET6"}
-    env = dict(v.split("=", 1) for v in s["Environment"])
+    # No folder in Environment=: it would outrank the INI file a user
+    # edits.  The folders make install puts in that file must be writable.
+    assert not any(v.startswith("THUMBWATCH_")
+                   for v in s.get("Environment", [])), s["Environment"]
+    env = service_folders(tmp_path)
     rw = " ".join(s["ReadWritePaths"]).split()
     for key in ("THUMBWATCH_INPUT_DIR", "THUMBWATCH_OUTPUT_DIR",
                 "THUMBWATCH_LOG_FILE"):
@@ -203,9 +228,8 @@ def test_unit_settings():
     assert "useradd --system" in text
 
 
-def test_logrotate_matches_unit():
-    s = unit_settings(UNIT.read_text())
-    env = dict(v.split("=", 1) for v in s["Environment"])
+def test_logrotate_matches_unit(tmp_path):
+    env = service_folders(tmp_path)
     text = LOGROTATE.read_text()
     glob = text.split("{", 1)[0].split()[-1]
     assert Path(env["THUMBWATCH_LOG_FILE"]).match(glob), (glob, env)
@@ -721,3 +745,25 @@ def test_retry_failed_redoes_exactly_the_failed_files(daemons, tmp_path):
     r = ctl(d, "retry-failed", "--json")
     assert r.returncode == 0
     assert json.loads(r.stdout)["queued"] == 1
+
+
+def test_an_edit_of_the_live_ini_wins_under_the_unit(tmp_path):
+    # Under the shipped unit a user edits /etc/thumbwatch/thumbwatch.ini;
+    # the value in effect must be theirs, whatever the unit sets.
+    dest = tmp_path / "root"
+    make_install(dest)
+    ini = dest / "etc/thumbwatch/thumbwatch.ini"
+    ini.write_text(ini.read_text().replace(
+        "input_dir = /var/lib/thumbwatch/input", "input_dir = /srv/photos"))
+    s = unit_settings(UNIT.read_text())
+    env = dict(v.split("=", 1) for v in s.get("Environment", []))
+    args = s["ExecStart"][-1].split()[2:]      # after "BIN run"
+    args = [str(ini) if a == "/etc/thumbwatch/thumbwatch.ini" else a
+            for a in args]
+    r = subprocess.run([BIN, "check-config", *args, "--env-file",
+                        str(empty_env(tmp_path))], capture_output=True,
+                       timeout=30, cwd=tmp_path, env=clean_env(env))
+    assert r.returncode == 0, r
+    line = [ln for ln in r.stdout.decode().splitlines()
+            if ln.startswith("INPUT_DIR")]
+    assert line and "/srv/photos" in line[0] and str(ini) in line[0], line
