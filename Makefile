@@ -132,6 +132,10 @@ install: $(BIN)
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini ]; then \
 	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini" \
 	        "(the shipped one is $(DATADIR)/thumbwatch.ini)"; \
+	    grep -q '^input_dir' $(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini || \
+	        echo "warning: it sets no input_dir: the unit no longer sets" \
+	            "the folders; add input_dir, output_dir, done_dir," \
+	            "log_file and runtime_dir (see thumbwatch(8))"; \
 	else \
 	    echo "$(DESTDIR)$(SYSCONFDIR)/thumbwatch/thumbwatch.ini:" \
 	        "config/thumbwatch.ini with the service's folders"; \
