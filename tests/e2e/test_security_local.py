@@ -40,6 +40,7 @@ def refused(d, rc):
         d.stopped = True
         raise AssertionError("the daemon started\n" + d.describe())
     d.stopped = True
+    d.check_sanitizers()
     err = d.stderr().decode(errors="replace")
     assert got == rc, f"exit {got}, expected {rc}: {err}"
     return err
