@@ -73,6 +73,10 @@ struct pidfile {
 int pidfile_write(struct pidfile *pf, const char *path, char *err,
     size_t errlen);
 
+/* Refuses (-EPERM, message in err) a pidfile folder another local user
+ * can write or swap (see safedir.h, SAFEDIR_PRIVATE).  0 or -errno. */
+int pidfile_dir_check(const char *path, char *err, size_t errlen);
+
 /* Unlinks the pidfile if it is still the one written (not replaced by
  * someone else since), then closes it.  Safe on a never-written pf
  * (fd == -1, as after `struct pidfile pf = PIDFILE_INIT`). */

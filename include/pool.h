@@ -42,8 +42,17 @@ struct pool_options {
 	const char *formats;	/* EXTENSIONS, passed to workers */
 	int max_images;		/* replace a worker after so many; 0 = never */
 	int memory_mb;		/* worker address-space limit; 0 = none */
+	/* Names this instance in the workers' command line (INPUT_DIR), so
+	 * a later start-up can tell its own orphans from anyone else's. */
+	const char *instance;
 };
 
+/* Before the first spawn, pool_start() kills with SIGKILL the workers of
+ * an earlier run of this instance whose supervisor is gone (a kill -9, or
+ * an older version without PR_SET_PDEATHSIG): same user, same
+ * executable, "--instance" equal to opt->instance, and a parent that is
+ * not the "--parent" they were spawned by.  Each is logged
+ * (stale_worker_killed). */
 int pool_start(struct pool **pp, uv_loop_t *loop,
     const struct pool_options *opt, struct logger *lg,
     const struct pool_callbacks *cb, void *ud);

@@ -1319,10 +1319,12 @@ int config_load_env_file(struct config *cfg, const char *path, char *err,
 
 /* THUMBWATCH_ names that are not settings, so the environment may carry
  * them: TEST_HOOKS arms the worker's fault hooks in the end-to-end tests,
- * TEST_FSTYPE makes the input folder look like a network filesystem. */
+ * TEST_FSTYPE makes the input folder look like a network filesystem,
+ * TEST_KEEP_ORPHAN keeps a worker alive after its supervisor's death. */
 static bool reserved_name(const char *key)
 {
-	static const char *const names[] = { "TEST_HOOKS", "TEST_FSTYPE" };
+	static const char *const names[] = { "TEST_HOOKS", "TEST_FSTYPE",
+	    "TEST_KEEP_ORPHAN" };
 	size_t i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

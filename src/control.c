@@ -32,6 +32,7 @@
 #include "control.h"
 #include "fsutil.h"
 #include "json.h"
+#include "safedir.h"
 #include "timeutil.h"
 
 #define EX_UNAVAILABLE	69
@@ -1086,6 +1087,23 @@ fill_sun(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
+/* The socket's folder must be out of other users' reach: there they
+ * could replace the socket and answer `status` in the daemon's place. */
+static int
+socket_dir_check(const char *path, enum safedir_rule rule, char *err,
+    size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+		    (int)(slash - path), path);
+	return safedir_check("RUNTIME_DIR", dir, rule, err, errlen);
+}
+
 /* What sits at path: 0 nothing (or a stale socket, now removed),
  * -EADDRINUSE a live server, -EEXIST something else, or -errno. */
 static int
@@ -1099,6 +1117,10 @@ clear_stale(const char *path)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(sb.st_mode))
 		return -EEXIST;
+	/* Another user's socket is neither probed nor removed: it is not a
+	 * stale one of ours. */
+	if (!safedir_owner_ok(sb.st_uid))
+		return -EPERM;
 	if ((rc = fill_sun(&sa, path)) < 0)
 		return rc;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
@@ -1139,6 +1161,8 @@ control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
 		    "%s", path, strerror(-rc));
 		return rc;
 	}
+	if ((rc = socket_dir_check(path, SAFEDIR_PRIVATE, err, errlen)) < 0)
+		return rc;
 	if ((rc = clear_stale(path)) < 0) {
 		if (rc == -EADDRINUSE)
 			snprintf(err, errlen, "control socket %s is served by "
@@ -1147,6 +1171,9 @@ control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
 		else if (rc == -EEXIST)
 			snprintf(err, errlen, "%s exists and is not a socket; "
 			    "not replacing it", path);
+		else if (rc == -EPERM)
+			snprintf(err, errlen, "control socket %s belongs to "
+			    "another user; not replacing it", path);
 		else
 			snprintf(err, errlen, "control socket %s: %s", path,
 			    strerror(-rc));
@@ -1281,7 +1308,7 @@ control_client(const char *sock_path, const char *request, FILE *out,
 {
 	struct sockaddr_un sa;
 	struct json_buf resp;
-	char *text = NULL, *error = NULL, *nl;
+	char *text = NULL, *error = NULL, *nl, err[1024];
 	size_t rlen = strlen(request), len;
 	bool ok;
 	int fd, rc, status;
@@ -1290,6 +1317,13 @@ control_client(const char *sock_path, const char *request, FILE *out,
 		fprintf(stderr, "thumbwatch: control socket path %s is too "
 		    "long for a Unix socket\n", sock_path);
 		return EX_UNAVAILABLE;
+	}
+	/* A missing folder is "no daemon", said below; an unsafe one may
+	 * hold another user's socket, which must not get our request. */
+	if ((rc = socket_dir_check(sock_path, SAFEDIR_CLIENT, err,
+	    sizeof(err))) == -EPERM) {
+		fprintf(stderr, "thumbwatch: %s\n", err);
+		return EX_NOPERM;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		fprintf(stderr, "thumbwatch: socket: %s\n", strerror(errno));

@@ -2107,6 +2107,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	po.formats = cfg->extensions;
 	po.max_images = cfg->worker_max_images;
 	po.memory_mb = cfg->worker_memory_mb;
+	po.instance = d->in_root;
 	if ((rc = pool_start(&d->pool, &d->loop, &po, &d->lg, &pcb, d)) < 0) {
 		dprintf(2, "thumbwatch: cannot start workers: %s\n",
 		    strerror(-rc));

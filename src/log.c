@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +20,110 @@
 
 #include "fsutil.h"
 #include "log.h"
+#include "safedir.h"
 
+/* Opens the log's folder and checks it: a folder another user can write
+ * lets them swap the log's name for a link at any moment. */
 static int
-open_path(const char *path)
+open_dir(const char *path, char *base, size_t baselen, char *err,
+    size_t errlen)
 {
-	int fd, rc;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int dfd, rc;
 
-	if ((rc = fs_mkdir_parents(path, 0755)) < 0)
+	if (slash == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+		snprintf(base, baselen, "%s", path);
+	} else {
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+		    (int)(slash - path), path);
+		snprintf(base, baselen, "%s", slash + 1);
+	}
+	if (base[0] == '\0') {
+		snprintf(err, errlen, "LOG_FILE %s names a folder", path);
+		return -EISDIR;
+	}
+	if ((rc = safedir_check("the folder of LOG_FILE", dir, SAFEDIR_LOG,
+	    err, errlen)) < 0)
 		return rc;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	return fd == -1 ? -errno : fd;
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		rc = -errno;
+		snprintf(err, errlen, "LOG_FILE %s: cannot open its folder: "
+		    "%s", path, strerror(-rc));
+		return rc;
+	}
+	return dfd;
+}
+
+/*
+ * O_NOFOLLOW: a symlink planted at the log's name (before start-up or
+ * between a rotation and SIGHUP) must not make us append to the file it
+ * names.  O_NONBLOCK: a FIFO there must not hang start-up.  What we opened
+ * is then judged on the descriptor, so nothing can change between check
+ * and use: a regular file, ours (or root's), with no second name (a hard
+ * link made to some other file).
+ */
+static int
+open_path(const char *path, char *err, size_t errlen)
+{
+	char base[NAME_MAX + 1];
+	struct stat sb;
+	int dfd, fd, rc;
+
+	if ((rc = fs_mkdir_parents(path, 0755)) < 0) {
+		snprintf(err, errlen, "LOG_FILE %s: cannot create its folder: "
+		    "%s", path, strerror(-rc));
+		return rc;
+	}
+	if ((dfd = open_dir(path, base, sizeof(base), err, errlen)) < 0)
+		return dfd;
+	fd = openat(dfd, base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0644);
+	rc = fd == -1 ? -errno : 0;
+	close(dfd);
+	if (rc == -ELOOP) {
+		snprintf(err, errlen, "LOG_FILE %s is a symbolic link; not "
+		    "following it (make it a regular file)", path);
+		return rc;
+	}
+	/* ENXIO: a FIFO nobody reads (O_NONBLOCK). */
+	if (rc == -ENXIO) {
+		snprintf(err, errlen, "LOG_FILE %s is not a regular file; not "
+		    "writing to it", path);
+		return rc;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "LOG_FILE %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &sb) == -1)
+		rc = -errno;
+	else if (!S_ISREG(sb.st_mode))
+		rc = -EINVAL;
+	else if (!safedir_owner_ok(sb.st_uid))
+		rc = -EPERM;
+	else if (sb.st_nlink != 1)
+		rc = -EMLINK;
+	else if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) == -1)
+		rc = -errno;
+	if (rc == 0)
+		return fd;
+	close(fd);
+	if (rc == -EINVAL)
+		snprintf(err, errlen, "LOG_FILE %s is not a regular file; not "
+		    "writing to it", path);
+	else if (rc == -EPERM)
+		snprintf(err, errlen, "LOG_FILE %s belongs to uid %u, not to "
+		    "this user (uid %u); not writing to it", path,
+		    (unsigned)sb.st_uid, (unsigned)geteuid());
+	else if (rc == -EMLINK)
+		snprintf(err, errlen, "LOG_FILE %s has %lu hard links: another "
+		    "name may be a file that is not the log; not writing to it",
+		    path, (unsigned long)sb.st_nlink);
+	else
+		snprintf(err, errlen, "LOG_FILE %s: %s", path, strerror(-rc));
+	return rc;
 }
 
 /* "-": standard output (a container's log), as a descriptor of our own
@@ -44,6 +139,7 @@ open_stdout(void)
 int
 log_open(struct logger *lg, const char *path, enum log_level level)
 {
+	char why[1024];
 	int fd;
 
 	memset(lg, 0, sizeof(*lg));
@@ -59,8 +155,9 @@ log_open(struct logger *lg, const char *path, enum log_level level)
 		if (isatty(STDOUT_FILENO))
 			lg->tty = false;
 		fd = open_stdout();
-	} else
-		fd = open_path(path);
+	} else if ((fd = open_path(path, why, sizeof(why))) < 0)
+		/* The caller prints only the errno; say which rule. */
+		dprintf(STDERR_FILENO, "thumbwatch: %s\n", why);
 	if (fd < 0)
 		return fd;
 	lg->fd = fd;
@@ -70,14 +167,19 @@ log_open(struct logger *lg, const char *path, enum log_level level)
 int
 log_reopen(struct logger *lg)
 {
+	char why[1024];
 	int fd;
 
 	if (strcmp(lg->path, "-") == 0)
 		return 0;	/* standard output: nothing to reopen */
 	/* Open the new file before closing the old: on failure we keep
-	 * logging somewhere rather than nowhere. */
-	if ((fd = open_path(lg->path)) < 0)
+	 * logging somewhere rather than nowhere (the rotated file), and
+	 * say so there. */
+	if ((fd = open_path(lg->path, why, sizeof(why))) < 0) {
+		log_msg(lg, LOG_ERROR, "log_reopen_failed", "%s; still "
+		    "writing to the file open before", why);
 		return fd;
+	}
 	if (lg->fd != -1)
 		close(lg->fd);
 	lg->fd = fd;

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <hiredis.h>
@@ -20,11 +22,14 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "pidfile.h"
+#include "safedir.h"
 #include "worker.h"
 
 #define EX_USAGE 64
 #define WORKER_NICE 10
+#define EX_SOFTWARE 70
 #define EX_OSERR 71
 #define EX_CONFIG 78
 
@@ -212,6 +217,41 @@ limit_memory(long mb)
 #endif
 }
 
+/* Test hook: a worker that does not die with its supervisor, to stand for
+ * one left by an older version; the next start-up must end it. */
+static bool
+test_keep_orphan(void)
+{
+	const char *hooks = getenv("THUMBWATCH_TEST_HOOKS");
+	const char *keep = getenv("THUMBWATCH_TEST_KEEP_ORPHAN");
+
+	return hooks != NULL && strcmp(hooks, "1") == 0 && keep != NULL &&
+	    strcmp(keep, "1") == 0;
+}
+
+/* run: RUNTIME_DIR and the pidfile's folder must be out of other local
+ * users' reach before anything is created in them (see safedir.h).  The
+ * folders are made here, 0700, when missing.  A folder that cannot be
+ * made is left to the pidfile and socket code, which says why. */
+static int
+check_runtime_dirs(const struct config *cfg)
+{
+	char err[1024];
+
+	if (fs_mkdir_p(cfg->runtime_dir, 0700) == 0 &&
+	    safedir_check("RUNTIME_DIR", cfg->runtime_dir, SAFEDIR_PRIVATE,
+	    err, sizeof(err)) == -EPERM) {
+		fprintf(stderr, "thumbwatch: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (cfg->pidfile[0] && fs_mkdir_parents(cfg->pidfile, 0700) == 0 &&
+	    pidfile_dir_check(cfg->pidfile, err, sizeof(err)) == -EPERM) {
+		fprintf(stderr, "thumbwatch: %s\n", err);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
 static bool
 is_control_command(const char *c)
 {
@@ -273,18 +313,32 @@ main(int argc, char **argv)
 	int i, rc, nflags = 0;
 	enum daemon_mode mode;
 
-	/* Worker mode: "thumbwatch worker --formats LIST --memory-mb N",
-	 * fd 3 = channel to the supervisor. */
+	/* Worker mode: "thumbwatch worker --formats LIST --memory-mb N
+	 * --parent PID --instance INPUT_DIR", fd 3 = channel to the
+	 * supervisor. */
 	if (argc >= 2 && strcmp(argv[1], "worker") == 0) {
 		const char *formats = "jpg,jpeg,png,webp,tif,tiff,gif,heic,"
 		    "heif,avif,jxl";
-		long mb = 0;
+		long mb = 0, parent = 0;
+
+		/* Before anything else: a worker stuck in a decode never
+		 * reads its channel, so it would not notice the supervisor's
+		 * death by itself. */
+		if (!test_keep_orphan() &&
+		    prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+			perror("thumbwatch worker: prctl(PR_SET_PDEATHSIG)");
 		for (i = 2; i + 1 < argc; i += 2) {
 			if (strcmp(argv[i], "--formats") == 0)
 				formats = argv[i + 1];
 			else if (strcmp(argv[i], "--memory-mb") == 0)
 				mb = strtol(argv[i + 1], NULL, 10);
+			else if (strcmp(argv[i], "--parent") == 0)
+				parent = strtol(argv[i + 1], NULL, 10);
 		}
+		/* The supervisor may have died between our fork and the
+		 * prctl: then no signal comes, and we were reparented. */
+		if (parent > 0 && getppid() != (pid_t)parent)
+			_exit(EX_SOFTWARE);
 		limit_memory(mb);
 		/* Images are background work: the supervisor's loop (events,
 		 * the control socket, HTTP, health checks) must stay prompt
@@ -451,6 +505,10 @@ main(int argc, char **argv)
 		    "does not go with --daemon: name a file\n");
 		config_free(&cfg);
 		rc = EX_USAGE;
+		goto out;
+	}
+	if (mode == DAEMON_RUN && (rc = check_runtime_dirs(&cfg)) != 0) {
+		config_free(&cfg);
 		goto out;
 	}
 	/* After the configuration is known good (its errors print here,

@@ -26,6 +26,7 @@
 
 #include "fsutil.h"
 #include "pidfile.h"
+#include "safedir.h"
 
 #define EX_SOFTWARE 70
 
@@ -135,6 +136,21 @@ instance_lock_check(int *fd, const char *input_dir, char *err,
 
 /* ---- pidfile ----------------------------------------------------------- */
 
+int
+pidfile_dir_check(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+		    (int)(slash - path), path);
+	return safedir_check("the pidfile's folder", dir, SAFEDIR_PRIVATE,
+	    err, errlen);
+}
+
 /* The pid written in an open pidfile, or 0. */
 static long
 read_pid(int fd)
@@ -172,14 +188,33 @@ pidfile_write(struct pidfile *pf, const char *path, char *err,
 		    "%s", path, strerror(-rc));
 		return rc;
 	}
-	/* O_NOFOLLOW: in a shared folder a planted symlink must not make us
-	 * truncate some other file. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if ((rc = pidfile_dir_check(path, err, errlen)) < 0)
+		return rc;
+	/* O_NOFOLLOW: a planted symlink must not make us truncate some other
+	 * file; O_NONBLOCK: a planted FIFO must not hang us. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	    0644);
 	if (fd == -1) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot create pidfile %s: %s", path,
-		    strerror(-rc));
+		if (rc == -ELOOP)
+			snprintf(err, errlen, "pidfile %s is a symbolic link; "
+			    "not following it", path);
+		else
+			snprintf(err, errlen, "cannot create pidfile %s: %s",
+			    path, strerror(-rc));
 		return rc;
+	}
+	/* Judged on the descriptor: a file someone else owns (they could
+	 * rewrite the pid and have an admin's kill hit another process) or
+	 * with a second name is not ours to write. */
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    !safedir_owner_ok(sb.st_uid) || sb.st_nlink != 1) {
+		snprintf(err, errlen, "pidfile %s (owner uid %u, %lu name(s)) "
+		    "is not a regular file of this user (uid %u) with one "
+		    "name; not trusting it", path, (unsigned)sb.st_uid,
+		    (unsigned long)sb.st_nlink, (unsigned)geteuid());
+		close(fd);
+		return -EPERM;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		rc = -errno;

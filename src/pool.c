@@ -6,13 +6,17 @@
  * culprit and the rest were never started.  The deadline restarts at every
  * result, so it bounds one image, not a batch.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pool.h"
@@ -56,6 +60,8 @@ struct pool {
 	char exe[PATH_MAX];
 	char formats[256];
 	char memory_mb[16];
+	char parent[24];
+	char instance[PATH_MAX];
 	struct logger *lg;
 	struct pool_callbacks cb;
 	void *ud;
@@ -417,13 +423,132 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	wk->rlen -= off;
 }
 
+/* ---- stale workers of an earlier run ----------------------------------- */
+
+/* Reads a /proc file whole (NUL-terminated).  Length, or -1. */
+static ssize_t
+read_proc(const char *path, char *buf, size_t cap)
+{
+	ssize_t n, len = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((size_t)len < cap - 1 &&
+	    (n = read(fd, buf + len, cap - 1 - (size_t)len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = '\0';
+	return len;
+}
+
+/* Is pid a worker of this instance whose supervisor is gone?  Its
+ * command line says which supervisor spawned it; a live one is still its
+ * parent (PR_SET_PDEATHSIG aside, an orphan is reparented to init or a
+ * subreaper), whatever other daemon shares the machine or the queue. */
+static bool
+stale_worker(const struct pool *p, const char *pid, long *parent)
+{
+	char path[64], buf[PATH_MAX + 512], *a, *end, *s;
+	const char *instance = NULL;
+	struct stat sb;
+	size_t elen = strlen(p->exe);
+	ssize_t n;
+	long ppid;
+
+	*parent = 0;
+	snprintf(path, sizeof(path), "/proc/%s", pid);
+	if (stat(path, &sb) == -1 || sb.st_uid != geteuid())
+		return false;
+	/* The same executable, or the same path replaced since (an
+	 * upgrade while the orphan ran). */
+	snprintf(path, sizeof(path), "/proc/%s/exe", pid);
+	if ((n = readlink(path, buf, sizeof(buf) - 1)) <= 0)
+		return false;
+	buf[n] = '\0';
+	if (strncmp(buf, p->exe, elen) != 0 || (buf[elen] != '\0' &&
+	    strcmp(buf + elen, " (deleted)") != 0))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	if ((n = read_proc(path, buf, sizeof(buf))) <= 0)
+		return false;
+	end = buf + n;
+	a = buf + strlen(buf) + 1;	/* argv[1] */
+	if (a >= end || strcmp(a, "worker") != 0)
+		return false;
+	for (a += strlen(a) + 1; a < end; a += strlen(a) + 1) {
+		s = a + strlen(a) + 1;
+		if (s >= end)
+			break;
+		if (strcmp(a, "--parent") == 0)
+			*parent = strtol(s, NULL, 10);
+		else if (strcmp(a, "--instance") == 0)
+			instance = s;
+	}
+	if (*parent <= 0 || instance == NULL ||
+	    strcmp(instance, p->instance) != 0)
+		return false;
+	/* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	if (read_proc(path, buf, sizeof(buf)) <= 0 ||
+	    (s = strrchr(buf, ')')) == NULL ||
+	    sscanf(s + 1, " %*c %ld", &ppid) != 1)
+		return false;
+	return ppid != *parent;
+}
+
+/*
+ * Ends what an earlier run of this instance left running: its workers
+ * only die with it since PR_SET_PDEATHSIG, and a worker from before that
+ * (or one that outlived a kill -9 some other way) spins or waits for ever.
+ * The pid is pinned with a pidfd before it is inspected, so a pid reused
+ * in between is never signalled.
+ */
+static void
+kill_stale(struct pool *p)
+{
+	struct json_buf *j;
+	struct dirent *de;
+	long parent;
+	pid_t pid;
+	DIR *dp;
+	int pfd, rc;
+
+	if ((dp = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    (pid = (pid_t)strtol(de->d_name, NULL, 10)) == getpid())
+			continue;
+		if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1)
+			continue;
+		if (!stale_worker(p, de->d_name, &parent)) {
+			close(pfd);
+			continue;
+		}
+		rc = (int)syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+		close(pfd);
+		if (rc == -1)
+			continue;
+		if ((j = log_begin(p->lg, LOG_WARN,
+		    "stale_worker_killed")) != NULL) {
+			json_int(j, "pid", pid);
+			json_int(j, "parent", parent);
+			json_str(j, "message", "a worker of an earlier run whose "
+			    "supervisor is gone");
+			log_commit(p->lg);
+		}
+	}
+	closedir(dp);
+}
+
 static void
 spawn(struct worker *wk)
 {
 	struct pool *p = wk->pool;
 	uv_process_options_t o;
 	uv_stdio_container_t stdio[4];
-	char *args[7];
+	char *args[11];
 	struct json_buf *j;
 	int sv[2], rc;
 
@@ -443,7 +568,13 @@ spawn(struct worker *wk)
 	args[3] = p->formats;
 	args[4] = "--memory-mb";
 	args[5] = p->memory_mb;
-	args[6] = NULL;
+	/* The worker checks its parent right after PR_SET_PDEATHSIG; the
+	 * instance marks it as ours for a later start-up's sweep. */
+	args[6] = "--parent";
+	args[7] = p->parent;
+	args[8] = "--instance";
+	args[9] = p->instance;
+	args[10] = NULL;
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = UV_IGNORE;
 	stdio[2].flags = UV_INHERIT_FD;
@@ -506,11 +637,15 @@ pool_start(struct pool **pp, uv_loop_t *loop, const struct pool_options *opt,
 	snprintf(p->exe, sizeof(p->exe), "%s", opt->exe);
 	snprintf(p->formats, sizeof(p->formats), "%s", opt->formats);
 	snprintf(p->memory_mb, sizeof(p->memory_mb), "%d", opt->memory_mb);
+	snprintf(p->parent, sizeof(p->parent), "%ld", (long)getpid());
+	snprintf(p->instance, sizeof(p->instance), "%s", opt->instance ?
+	    opt->instance : "-");
 	p->lg = lg;
 	p->cb = *cb;
 	p->ud = ud;
 	p->n = opt->workers;
 	p->next_id = 1;
+	kill_stale(p);
 	uv_timer_init(loop, &p->grace);
 	p->grace.data = p;
 	for (i = 0; i < p->n; i++) {
