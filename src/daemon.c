@@ -123,6 +123,31 @@ base_name(const char *rel)
 	return s ? s + 1 : rel;
 }
 
+/* ---- the trees ----------------------------------------------------------- */
+
+/* A root folder deleted and made again (the watcher waits for INPUT_DIR
+ * to come back) leaves our descriptor on the deleted one: open the new
+ * one, by the administrator's path.  OUTPUT_DIR is made again, as the
+ * workers' writes always did. */
+static void
+refresh_roots(struct daemon *d)
+{
+	struct stat st;
+	int fd;
+
+	if (d->in_fd >= 0 && fstat(d->in_fd, &st) == 0 && st.st_nlink == 0 &&
+	    (fd = beneath_root(d->in_root)) >= 0) {
+		close(d->in_fd);
+		d->in_fd = fd;
+	}
+	if (d->out_fd >= 0 && fstat(d->out_fd, &st) == 0 &&
+	    st.st_nlink == 0 && fs_mkdir_p(d->out_root, 0755) == 0 &&
+	    (fd = beneath_root(d->out_root)) >= 0) {
+		close(d->out_fd);
+		d->out_fd = fd;
+	}
+}
+
 /* ---- same-stem siblings ------------------------------------------------ */
 
 /* Opens the folder below root that holds rel's last component, for
@@ -395,6 +420,7 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 	int i, rc;
 
 	in->error[0] = '\0';
+	refresh_roots(d);
 	if (pathmap_join(abs, sizeof(abs), d->in_root, rel) < 0) {
 		snprintf(in->error, sizeof(in->error), "path too long");
 		return V_FAILED;
@@ -418,8 +444,9 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 	}
 	snprintf(in->src, sizeof(in->src), "%s", abs);
 	if (S_ISLNK(in->st.st_mode)) {
-		snprintf(in->error, sizeof(in->error), "a symbolic link (not "
-		    "followed: only regular files are processed)");
+		snprintf(in->error, sizeof(in->error), "a symbolic link: not "
+		    "followed, whether it leads inside or outside the input "
+		    "folder (only regular files are processed)");
 		return V_FAILED;
 	}
 	if (S_ISDIR(in->st.st_mode))
@@ -943,6 +970,7 @@ on_result(void *ud, int worker, struct batch_item *it,
 	int i;
 
 	batch_queue_remove(&d->busy, it->rel);
+	refresh_roots(d);
 	if (res->status == IPC_OK && d->cfg->mirror_deletes &&
 	    beneath_lstat(d->in_fd, it->rel, &st) == -ENOENT) {
 		/* Deleted while a worker made its thumbnails: the delete
@@ -1134,6 +1162,7 @@ on_delete(void *ud, const char *rel, bool is_dir)
 
 	if (batch_queue_remove(&d->own_moves, rel))
 		return;
+	refresh_roots(d);
 	batch_queue_remove(&d->forced, rel);
 	if (batch_queue_remove(&d->q, rel) || batch_queue_remove(&d->held, rel))
 		outcome_skipped(d, rel, "deleted before it was processed");
@@ -1752,6 +1781,7 @@ ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
 {
 	char abs[PATH_MAX], real[PATH_MAX];
 	struct stat sb;
+	int rc;
 
 	if (path[0] == '/' ? snprintf(abs, sizeof(abs), "%s", path) >=
 	    (int)sizeof(abs) : pathmap_join(abs, sizeof(abs), d->in_root,
@@ -1759,17 +1789,29 @@ ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
 		snprintf(msg, msglen, "path too long");
 		return -ENAMETOOLONG;
 	}
-	if (realpath(abs, real) == NULL) {
-		int e = errno;
-		snprintf(msg, msglen, "%s", e == ENOENT ? "no such file in "
-		    "INPUT_DIR" : strerror(e));
-		return -e;
+	/* Named below INPUT_DIR, the name is taken as written: a symlink in
+	 * the tree is the inspection's to refuse, not ours to resolve.  Only
+	 * a path that reaches the tree another way (a link to the folder
+	 * itself) is resolved. */
+	if (pathmap_relative(d->in_root, abs, rel, cap) < 0) {
+		if (realpath(abs, real) == NULL) {
+			int e = errno;
+			snprintf(msg, msglen, "%s", e == ENOENT ? "no such "
+			    "file in INPUT_DIR" : strerror(e));
+			return -e;
+		}
+		if (pathmap_relative(d->in_root, real, rel, cap) < 0)
+			rel[0] = '\0';
 	}
-	if (pathmap_relative(d->in_root, real, rel, cap) < 0 || !rel[0]) {
+	if (!rel[0]) {
 		snprintf(msg, msglen, "not in INPUT_DIR %s", d->in_root);
 		return -EXDEV;
 	}
-	if (stat(real, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+	if ((rc = beneath_lstat(d->in_fd, rel, &sb)) == -ENOENT) {
+		snprintf(msg, msglen, "no such file in INPUT_DIR");
+		return rc;
+	}
+	if (rc == 0 && S_ISDIR(sb.st_mode)) {
 		snprintf(msg, msglen, "a folder: name its files");
 		return -EISDIR;
 	}
