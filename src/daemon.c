@@ -167,10 +167,12 @@ open_parent_dir(int root, const char *rel, const char **leaf)
 
 /* Calls fn for every sibling of rel: a name in its folder with the same
  * stem and an enabled extension, in any case (a.Jpg, a.PNG), and says
- * whether one sorts before rel's name: then rel must carry its extension.
- * One listing of the folder, opened beneath INPUT_DIR; fn runs after it
- * is closed (it may pick files up, which opens the folder again). */
-static bool
+ * whether one sorts before rel's name (1): then rel must carry its
+ * extension; 0 when none does, -errno when the folder cannot be listed
+ * (the caller must not guess names then).  One listing of the folder,
+ * opened beneath INPUT_DIR; fn runs after it is closed (it may pick files
+ * up, which opens the folder again). */
+static int
 siblings(struct daemon *d, const char *rel,
     void (*fn)(struct daemon *, const char *), bool later_only)
 {
@@ -179,15 +181,15 @@ siblings(struct daemon *d, const char *rel,
 	struct batch_queue found;
 	struct batch_item *it;
 	struct dirent *de;
-	bool before = false;
+	int before = 0, dfd;
 	DIR *dp;
-	int dfd;
 
 	if ((dfd = open_parent_dir(d->in_fd, rel, &name)) < 0)
-		return false;
+		return dfd;
 	if ((dp = fdopendir(dfd)) == NULL) {
+		before = -errno;
 		close(dfd);
-		return false;
+		return before;
 	}
 	batch_queue_init(&found);
 	while ((de = readdir(dp)) != NULL) {
@@ -196,7 +198,7 @@ siblings(struct daemon *d, const char *rel,
 		    !pathmap_ext_allowed(de->d_name, d->cfg->extensions))
 			continue;
 		if (strcmp(de->d_name, name) < 0)
-			before = true;
+			before = 1;
 		if (fn == NULL || (later_only && strcmp(de->d_name, name) < 0))
 			continue;
 		if (snprintf(crel, sizeof(crel), "%.*s%s", (int)(name - rel),
@@ -400,7 +402,16 @@ output_exists(struct daemon *d, const char *orel, struct stat *st)
 	return beneath_lstat(d->out_fd, orel, st) == 0 && S_ISREG(st->st_mode);
 }
 
-enum verdict { V_GONE, V_IGNORE, V_FAILED, V_FRESH, V_FAILED_BEFORE, V_WORK };
+/* V_RETRY: short of descriptors or memory, nothing known of the file. */
+enum verdict { V_GONE, V_IGNORE, V_FAILED, V_FRESH, V_FAILED_BEFORE, V_WORK,
+    V_RETRY };
+
+/* An error that says nothing about the file: looked at again later. */
+static bool
+transient(int rc)
+{
+	return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM;
+}
 
 struct inspection {
 	char src[PATH_MAX];	/* what the worker opens */
@@ -436,6 +447,8 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 	if ((rc = beneath_lstat(d->in_fd, rel, &in->st)) < 0) {
 		if (rc == -ENOENT || rc == -ENOTDIR)
 			return V_GONE;
+		if (transient(rc))
+			return V_RETRY;
 		snprintf(in->error, sizeof(in->error), rc == -ELOOP ?
 		    "a folder on its path is a symbolic link (not followed)" :
 		    rc == -EXDEV ? "not a path inside the input folder" :
@@ -470,7 +483,14 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 		return V_FAILED;
 	}
 
-	in->qualified = qualify = siblings(d, rel, NULL, false);
+	if ((rc = siblings(d, rel, NULL, false)) < 0) {
+		if (transient(rc))
+			return V_RETRY;
+		snprintf(in->error, sizeof(in->error), "cannot list its "
+		    "folder: %s", strerror(-rc));
+		return V_FAILED;
+	}
+	in->qualified = qualify = rc > 0;
 	force = batch_queue_contains(&d->forced, rel);
 	if (in->job) {
 		memset(in->job, 0, sizeof(*in->job));
@@ -603,6 +623,8 @@ verdict(struct daemon *d, const char *rel, enum watcher_why why,
 	}
 }
 
+static void retry_cb(uv_timer_t *t);
+
 static void
 pickup(struct daemon *d, const char *rel, enum watcher_why why)
 {
@@ -626,6 +648,19 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	}
 	memset(&in, 0, sizeof(in));
 	v = inspect(d, rel, &in);
+	if (v == V_RETRY) {
+		/* Short of descriptors: nothing is known of the file yet.
+		 * Queued here, it is inspected again when a worker is free;
+		 * for the shared stream a later walk finds it. */
+		if (d->rq && why != WATCHER_QUEUE) {
+			if (!uv_is_active((uv_handle_t *)&d->retry_timer))
+				uv_timer_start(&d->retry_timer, retry_cb,
+				    (uint64_t)d->cfg->retry_interval_s * 1000,
+				    0);
+			return;
+		}
+		v = V_WORK;
+	}
 	if (why == WATCHER_QUEUE && v != V_WORK && v != V_FAILED) {
 		/* A job from the shared queue has had no outcome line yet,
 		 * unless another node made it already (a redelivery). */
@@ -643,6 +678,7 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	switch (v) {
 	case V_GONE:
 	case V_IGNORE:
+	case V_RETRY:
 		return;
 	case V_FAILED:
 		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st))
@@ -768,6 +804,15 @@ dispatch(struct daemon *d)
 			memset(&in, 0, sizeof(in));
 			in.job = job;
 			v = inspect(d, it->rel, &in);
+			if (v == V_RETRY) {
+				/* Short of descriptors: the file waits at the
+				 * head, and dispatching resumes in a while. */
+				batch_queue_requeue(&d->q, it);
+				uv_timer_start(&d->dispatch_timer,
+				    dispatch_timer_cb, 1000, 0);
+				free(job);
+				return;
+			}
 			it->src_dev = (uint64_t)in.st.st_dev;
 			it->src_ino = (uint64_t)in.st.st_ino;
 			it->qualified = in.qualified;
@@ -985,7 +1030,8 @@ on_result(void *ud, int worker, struct batch_item *it,
 		/* A sibling came or went while the worker had the file (the
 		 * newcomer waited in held): what it made moves to the names
 		 * the rule now gives it, names only this file can own. */
-		qualify = siblings(d, it->rel, NULL, false);
+		i = siblings(d, it->rel, NULL, false);
+		qualify = i < 0 ? it->qualified : i > 0;
 		if (qualify != it->qualified)
 			rename_outputs(d, it->rel, it->qualified, qualify);
 		/* Name the outputs as they now stand on disk. */
@@ -1183,7 +1229,15 @@ on_delete(void *ud, const char *rel, bool is_dir)
 	}
 	if (!wanted_name(d, rel))
 		return;
-	qualify = siblings(d, rel, NULL, false);
+	/* Without the listing the names are a guess, and a wrong guess
+	 * removes a sibling's thumbnail: leave them. */
+	if ((i = siblings(d, rel, NULL, false)) < 0) {
+		log_msg(&d->lg, LOG_WARN, "mirror_failed", "%s: deleted, but "
+		    "its folder cannot be listed (%s): thumbnails left",
+		    rel, strerror(-i));
+		return;
+	}
+	qualify = i > 0;
 	for (i = 0; i < d->cfg->npresets && n < IPC_MAX_OUTPUTS; i++) {
 		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) < 0)
 			continue;
@@ -1218,8 +1272,12 @@ move_outputs(struct daemon *d, const char *from, const char *to,
 
 	/* from no longer exists: its qualification is judged as if it did,
 	 * against its old siblings (still in place). */
-	qf = siblings(d, from, NULL, false);
-	qt = siblings(d, to, NULL, false);
+	if ((i = siblings(d, from, NULL, false)) < 0)
+		return 0;
+	qf = i > 0;
+	if ((i = siblings(d, to, NULL, false)) < 0)
+		return 0;
+	qt = i > 0;
 	for (i = 0; i < d->cfg->npresets; i++) {
 		if (output_rel(d, from, i, qf, ofrom, sizeof(ofrom)) < 0 ||
 		    output_rel(d, to, i, qt, oto, sizeof(oto)) < 0)
@@ -1961,7 +2019,7 @@ static int
 http_outputs_cb(void *ud, const char *rel, char (*out)[PATH_MAX], int max)
 {
 	struct daemon *d = ud;
-	bool qualify = siblings(d, rel, NULL, false);
+	bool qualify = siblings(d, rel, NULL, false) > 0;
 	int i, n = 0;
 
 	for (i = 0; i < d->cfg->npresets && n < max; i++)
