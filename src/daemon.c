@@ -752,6 +752,33 @@ release_held(struct daemon *d)
 	want_dispatch(d);
 }
 
+/* A file about to take the plain names (it sorts first among its
+ * siblings) moves a later sibling's thumbnails found under them to that
+ * sibling's own names first, when they are still its (the source's mtime
+ * and size on them): the worker's rename then replaces nothing another
+ * file owns, and the sibling is not made again. */
+static void
+requalify_sibling(struct daemon *d, const char *crel)
+{
+	char ofrom[PATH_MAX], oto[PATH_MAX];
+	struct uptodate_stat us;
+	struct stat st;
+	int i;
+
+	if (batch_queue_contains(&d->busy, crel) ||
+	    beneath_lstat(d->in_fd, crel, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	for (i = 0; i < d->cfg->npresets; i++) {
+		if (output_rel(d, crel, i, false, ofrom, sizeof(ofrom)) < 0 ||
+		    output_rel(d, crel, i, true, oto, sizeof(oto)) < 0)
+			continue;
+		output_stat(d, ofrom, &us);
+		if (us.exists && us.mtime_ns == ts_ns(&st.st_mtim) &&
+		    us.src_size == (int64_t)st.st_size)
+			beneath_rename(d->out_fd, ofrom, d->out_fd, oto, 0);
+	}
+}
+
 static void dispatch(struct daemon *d);
 
 static void
@@ -816,6 +843,8 @@ dispatch(struct daemon *d)
 			it->src_dev = (uint64_t)in.st.st_dev;
 			it->src_ino = (uint64_t)in.st.st_ino;
 			it->qualified = in.qualified;
+			if (v == V_WORK && !in.qualified)
+				siblings(d, it->rel, requalify_sibling, true);
 			if (v == V_WORK && pool_send(d->pool, wi, it, job) == 0) {
 				batch_queue_remove(&d->forced, it->rel);
 				batch_queue_push(&d->busy, it->rel, now);

@@ -267,3 +267,20 @@ def test_redis_entry_through_folder_symlink_refused(daemons, tmp_path,
     e = w.wait_outcome("link/x.jpg")
     assert e["event"] == "failed" and "symbolic link" in e["error"], e
     assert not (c.output / "link").exists()
+
+
+def test_same_stem_sorting_first_takes_names_without_remaking(daemons):
+    """photo.png is made, then photo.jpg (sorts first) arrives: photo.png's
+    thumbnail moves to photo.png_thumb.jpg before photo.jpg's is renamed
+    into photo_thumb.jpg, so photo.png keeps one outcome line and no
+    rename lands on a thumbnail of another file."""
+    d = daemons.start()
+    make_png(d.input / "photo.png", 480, 640)
+    d.wait_done("photo.png")
+    make_jpeg(d.input / "photo.jpg", 640, 480)
+    d.wait_done("photo.jpg")
+    d.quiet(1.5)
+    d.assert_one_outcome("photo.png")
+    d.assert_one_outcome("photo.jpg")
+    assert image_info(d.output / "photo_thumb.jpg")[:2] == (300, 225)
+    assert image_info(d.output / "photo.png_thumb.jpg")[:2] == (225, 300)
