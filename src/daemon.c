@@ -2228,6 +2228,44 @@ rq_start(struct daemon *d, char *err, size_t errlen)
 
 /* ---- entry ------------------------------------------------------------- */
 
+/* Whether the administrator's path reaches its folder through a symlink
+ * that lies inside INPUT_DIR (an OUTPUT_DIR or DONE_DIR nested in the
+ * input tree): a dropper could have put it there while we were stopped,
+ * to aim our writes and deletes anywhere.  Each component is looked at
+ * as written; one that is a symlink counts when the folder holding it is
+ * in the input tree. */
+static bool
+nested_link(const char *in_root, const char *path)
+{
+	char buf[PATH_MAX], parent[PATH_MAX], rel[PATH_MAX];
+	struct stat sb;
+	char *p, c;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return false;
+	for (p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		c = *p;
+		*p = '\0';
+		if (lstat(buf, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+			char *slash = strrchr(buf, '/');
+			snprintf(parent, sizeof(parent), "%.*s",
+			    slash && slash != buf ? (int)(slash - buf) : 1,
+			    slash ? buf : ".");
+			if (realpath(parent, rel) != NULL &&
+			    pathmap_relative(in_root, rel, parent,
+			    sizeof(parent)) == 0) {
+				*p = c;
+				return true;
+			}
+		}
+		*p = c;
+		if (c == '\0')
+			return false;
+	}
+}
+
 static int
 prepare_dirs(struct daemon *d, const struct config *cfg)
 {
@@ -2260,6 +2298,15 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 	if (strcmp(d->in_root, d->out_root) == 0) {
 		dprintf(2, "thumbwatch: OUTPUT_DIR and INPUT_DIR are the same "
 		    "folder (%s)\n", d->in_root);
+		return 78;
+	}
+	if (nested_link(d->in_root, cfg->output_dir) ||
+	    (cfg->source_action == ACTION_MOVE &&
+	    nested_link(d->in_root, cfg->done_dir))) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR %s or DONE_DIR %s is reached "
+		    "through a symbolic link inside INPUT_DIR %s, which anyone "
+		    "who drops files could have planted: give its real path\n",
+		    cfg->output_dir, cfg->done_dir, d->in_root);
 		return 78;
 	}
 	/* Held for the daemon's life: a dropper who renames a folder of the

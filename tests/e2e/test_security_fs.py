@@ -284,3 +284,25 @@ def test_same_stem_sorting_first_takes_names_without_remaking(daemons):
     d.assert_one_outcome("photo.jpg")
     assert image_info(d.output / "photo_thumb.jpg")[:2] == (300, 225)
     assert image_info(d.output / "photo.png_thumb.jpg")[:2] == (225, 300)
+
+
+def test_nested_output_dir_planted_as_symlink_refused(daemons, tmp_path):
+    """OUTPUT_DIR nested in INPUT_DIR, replaced by a dropper with a symlink
+    while the daemon was stopped: it refuses to start rather than write
+    and delete where the link points."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    inp = tmp_path / "in"
+    inp.mkdir()
+    os.symlink(outside, inp / "thumbs")
+    make_jpeg(inp / "a.jpg", 320, 240)
+    d = daemons.make(output_dir=inp / "thumbs")
+    d.start(ready=False)
+    try:
+        rc = d.proc.wait(30 * SCALE)
+    except Exception:
+        rc = None
+    d.stopped = True
+    assert rc == 78, f"exit {rc}\n" + d.describe()
+    assert b"symbolic link" in d.stderr(), d.stderr()
+    assert not any(outside.iterdir()), list(outside.iterdir())
