@@ -18,6 +18,11 @@ struct batch_item {
 	int attempts;		/* worker crashes/timeouts while on this item */
 	uint64_t queued_ms;	/* loop time when first queued */
 	int64_t weight;		/* expected cost (source bytes); 0 unknown */
+	/* Set by the supervisor when it hands the file to a worker: the
+	 * file it inspected (the source action acts on that one only) and
+	 * whether its outputs carry the source extension (same-stem). */
+	uint64_t src_dev, src_ino;
+	bool qualified;
 	struct batch_item *next;
 };
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include <uv.h>
 
 #include "batch.h"
+#include "beneath.h"
 #include "control.h"
 #include "daemon.h"
 #include "fsutil.h"
@@ -57,10 +59,18 @@ struct daemon {
 	struct batch_queue forced;	/* to be made again even if they look
 					 * up to date (changed while busy,
 					 * `reprocess`) */
+	struct batch_queue held;	/* picked up, waiting for a same-stem
+					 * sibling held by a worker */
 	struct batch_policy pol;
 
 	char in_root[PATH_MAX];
 	char out_root[PATH_MAX];
+	/* The trees, held open: every path a dropper can reach is resolved
+	 * beneath one of them, following no symlink (beneath.h).  done_fd is
+	 * -1 unless SOURCE_ACTION=move; done_path is what it was opened
+	 * from, to notice a reload that changes DONE_DIR. */
+	int in_fd, out_fd, done_fd;
+	char done_path[PATH_MAX];
 	int64_t epochs[CONFIG_MAX_PRESETS];
 
 	uv_signal_t sig_term, sig_int, sig_hup;
@@ -113,76 +123,137 @@ base_name(const char *rel)
 	return s ? s + 1 : rel;
 }
 
+/* ---- the trees ----------------------------------------------------------- */
+
+/* A root folder deleted and made again (the watcher waits for INPUT_DIR
+ * to come back) leaves our descriptor on the deleted one: open the new
+ * one, by the administrator's path.  OUTPUT_DIR is made again, as the
+ * workers' writes always did. */
+static void
+refresh_roots(struct daemon *d)
+{
+	struct stat st;
+	int fd;
+
+	if (d->in_fd >= 0 && fstat(d->in_fd, &st) == 0 && st.st_nlink == 0 &&
+	    (fd = beneath_root(d->in_root)) >= 0) {
+		close(d->in_fd);
+		d->in_fd = fd;
+	}
+	if (d->out_fd >= 0 && fstat(d->out_fd, &st) == 0 &&
+	    st.st_nlink == 0 && fs_mkdir_p(d->out_root, 0755) == 0 &&
+	    (fd = beneath_root(d->out_root)) >= 0) {
+		close(d->out_fd);
+		d->out_fd = fd;
+	}
+}
+
 /* ---- same-stem siblings ------------------------------------------------ */
 
-/* Calls fn for every existing sibling of rel with the same stem and an
- * enabled extension (as written in lower or upper case), and says whether
- * one sorts before rel's name: then rel must carry its extension. */
-static bool
+/* Opens the folder below root that holds rel's last component, for
+ * reading its entries; *leaf points at that component.  fd or -errno. */
+static int
+open_parent_dir(int root, const char *rel, const char **leaf)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(rel, '/');
+
+	*leaf = slash ? slash + 1 : rel;
+	if (snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 0,
+	    rel) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	return beneath_open(root, dir, O_RDONLY | O_DIRECTORY, 0);
+}
+
+/* Calls fn for every sibling of rel: a name in its folder with the same
+ * stem and an enabled extension, in any case (a.Jpg, a.PNG), and says
+ * whether one sorts before rel's name (1): then rel must carry its
+ * extension; 0 when none does, -errno when the folder cannot be listed
+ * (the caller must not guess names then).  One listing of the folder,
+ * opened beneath INPUT_DIR; fn runs after it is closed (it may pick files
+ * up, which opens the folder again). */
+static int
 siblings(struct daemon *d, const char *rel,
     void (*fn)(struct daemon *, const char *), bool later_only)
 {
-	char stem[NAME_MAX + 1], ext[NAME_MAX + 1], dir[PATH_MAX];
-	char cand[NAME_MAX + 1], crel[PATH_MAX], cabs[PATH_MAX];
-	const char *name = base_name(rel), *e, *list = d->cfg->extensions;
-	struct stat sb;
-	bool before = false;
-	size_t n;
-	int v;
+	char crel[PATH_MAX];
+	const char *name;
+	struct batch_queue found;
+	struct batch_item *it;
+	struct dirent *de;
+	int before = 0, dfd;
+	DIR *dp;
 
-	pathmap_split(name, stem, sizeof(stem), ext, sizeof(ext));
-	snprintf(dir, sizeof(dir), "%.*s", (int)(name - rel), rel);
-	if (dir[0] && dir[strlen(dir) - 1] == '/')
-		dir[strlen(dir) - 1] = '\0';
-	for (e = list; *e; e += n + (e[n] == ',')) {
-		n = strcspn(e, ",");
-		for (v = 0; v < 2; v++) {
-			size_t k, sl = strlen(stem);
-			if (sl + 1 + n >= sizeof(cand))
-				break;
-			memcpy(cand, stem, sl);
-			cand[sl] = '.';
-			for (k = 0; k < n; k++)
-				cand[sl + 1 + k] = v ? (char)(e[k] >= 'a' &&
-				    e[k] <= 'z' ? e[k] - 32 : e[k]) : e[k];
-			cand[sl + 1 + n] = '\0';
-			if (strcmp(cand, name) == 0)
-				continue;
-			if (pathmap_join(crel, sizeof(crel), dir, cand) < 0 ||
-			    pathmap_join(cabs, sizeof(cabs), d->in_root,
-			    crel) < 0 || lstat(cabs, &sb) == -1)
-				continue;
-			if (strcmp(cand, name) < 0)
-				before = true;
-			else if (fn && later_only)
-				fn(d, crel);
-			if (fn && !later_only)
-				fn(d, crel);
-		}
+	if ((dfd = open_parent_dir(d->in_fd, rel, &name)) < 0)
+		return dfd;
+	if ((dp = fdopendir(dfd)) == NULL) {
+		before = -errno;
+		close(dfd);
+		return before;
 	}
+	batch_queue_init(&found);
+	while ((de = readdir(dp)) != NULL) {
+		if (!pathmap_same_stem(de->d_name, name) ||
+		    pathmap_is_temp_name(de->d_name) ||
+		    !pathmap_ext_allowed(de->d_name, d->cfg->extensions))
+			continue;
+		if (strcmp(de->d_name, name) < 0)
+			before = 1;
+		if (fn == NULL || (later_only && strcmp(de->d_name, name) < 0))
+			continue;
+		if (snprintf(crel, sizeof(crel), "%.*s%s", (int)(name - rel),
+		    rel, de->d_name) < (int)sizeof(crel))
+			batch_queue_push(&found, crel, 0);
+	}
+	closedir(dp);
+	while ((it = batch_queue_pop(&found)) != NULL) {
+		fn(d, it->rel);
+		batch_item_free(it);
+	}
+	batch_queue_free(&found);
 	return before;
 }
 
 /* ---- outputs ----------------------------------------------------------- */
+
+/* Whether a path below OUTPUT_DIR (or an input path mirrored there as it
+ * is: folders' deletes and moves) lies in the state folder.  The input
+ * tree must never reach it, whatever the names and OUTPUT_TEMPLATE: a
+ * folder in/.thumbwatch deleted or renamed would take the preset records
+ * and failure markers with it.  Case-insensitive for an output tree on a
+ * case-insensitive file system. */
+static bool
+state_reachable(const char *orel)
+{
+	size_t n = strlen(STATE_DIR);
+
+	while (*orel == '/')
+		orel++;
+	return strncasecmp(orel, STATE_DIR, n) == 0 &&
+	    (orel[n] == '\0' || orel[n] == '/');
+}
 
 static int
 output_rel(struct daemon *d, const char *rel, int preset, bool qualify,
     char *out, size_t cap)
 {
 	const struct preset *p = &d->cfg->presets[preset];
+	int rc;
 
-	return pathmap_output(out, cap, d->cfg->output_template, rel, p->name,
+	rc = pathmap_output(out, cap, d->cfg->output_template, rel, p->name,
 	    config_format_ext(p->format), qualify);
+	if (rc == 0 && state_reachable(out)) {
+		out[0] = '\0';
+		rc = -EXDEV;
+	}
+	return rc;
 }
 
+/* The failure marker's path below OUTPUT_DIR. */
 static int
-marker_path(struct daemon *d, const char *rel, char *out, size_t cap)
+marker_rel(const char *rel, char *out, size_t cap)
 {
-	char sub[PATH_MAX];
-
-	if (pathmap_join(sub, sizeof(sub), STATE_DIR "/failed", rel) < 0)
-		return -ENAMETOOLONG;
-	return pathmap_join(out, cap, d->out_root, sub);
+	return pathmap_join(out, cap, STATE_DIR "/failed", rel);
 }
 
 static int64_t
@@ -205,8 +276,8 @@ failed_before(struct daemon *d, const char *rel, const struct stat *src)
 	char path[PATH_MAX];
 	struct stat sb;
 
-	if (marker_path(d, rel, path, sizeof(path)) < 0 ||
-	    stat(path, &sb) == -1)
+	if (marker_rel(rel, path, sizeof(path)) < 0 ||
+	    beneath_lstat(d->out_fd, path, &sb) < 0 || !S_ISREG(sb.st_mode))
 		return false;
 	return ts_ns(&sb.st_mtim) == ts_ns(&src->st_mtim) &&
 	    ts_ns(&sb.st_ctim) >= newest_epoch(d);
@@ -219,11 +290,12 @@ mark_failed(struct daemon *d, const char *rel, const struct stat *src)
 	struct timespec tv[2];
 	int fd;
 
-	if (marker_path(d, rel, path, sizeof(path)) < 0 ||
-	    fs_mkdir_parents(path, 0755) < 0)
+	if (marker_rel(rel, path, sizeof(path)) < 0 ||
+	    beneath_mkdir_parents(d->out_fd, path, 0755) < 0)
 		return;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1)
+	fd = beneath_open(d->out_fd, path, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NONBLOCK, 0644);
+	if (fd < 0)
 		return;
 	tv[0] = tv[1] = src->st_mtim;
 	futimens(fd, tv);
@@ -235,8 +307,8 @@ clear_failed(struct daemon *d, const char *rel)
 {
 	char path[PATH_MAX];
 
-	if (marker_path(d, rel, path, sizeof(path)) == 0)
-		unlink(path);
+	if (marker_rel(rel, path, sizeof(path)) == 0)
+		beneath_unlink(d->out_fd, path, 0);
 }
 
 /* ---- outcome lines ----------------------------------------------------- */
@@ -287,25 +359,64 @@ outcome_skipped(struct daemon *d, const char *rel, const char *reason)
 
 /* ---- inspection -------------------------------------------------------- */
 
-/* The source size a worker recorded on a thumbnail, or -1. */
-static int64_t
-recorded_size(const char *path)
+/* What the up-to-date check needs of one thumbnail (orel, below
+ * OUTPUT_DIR): its times and the source size a worker recorded on it.
+ * Opened beneath the output root and read through the descriptor, so a
+ * symlink or a FIFO planted there counts as no thumbnail. */
+static void
+output_stat(struct daemon *d, const char *orel, struct uptodate_stat *us)
 {
 	char buf[32];
+	struct stat st;
 	ssize_t n;
+	int fd;
 
-	n = getxattr(path, UPTODATE_XATTR_SIZE, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtoll(buf, NULL, 10);
+	memset(us, 0, sizeof(*us));
+	us->src_size = -1;
+	fd = beneath_open(d->out_fd, orel, O_RDONLY | O_NONBLOCK | O_NOCTTY,
+	    0);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		us->exists = true;
+		us->mtime_ns = ts_ns(&st.st_mtim);
+		us->ctime_ns = ts_ns(&st.st_ctim);
+		n = fgetxattr(fd, UPTODATE_XATTR_SIZE, buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			us->src_size = strtoll(buf, NULL, 10);
+		}
+	}
+	close(fd);
 }
 
-enum verdict { V_GONE, V_IGNORE, V_FAILED, V_FRESH, V_FAILED_BEFORE, V_WORK };
+/* Whether orel (below OUTPUT_DIR) is a regular file, without following a
+ * symlink at any level. */
+static bool
+output_exists(struct daemon *d, const char *orel, struct stat *st)
+{
+	struct stat sb;
+
+	if (st == NULL)
+		st = &sb;
+	return beneath_lstat(d->out_fd, orel, st) == 0 && S_ISREG(st->st_mode);
+}
+
+/* V_RETRY: short of descriptors or memory, nothing known of the file. */
+enum verdict { V_GONE, V_IGNORE, V_FAILED, V_FRESH, V_FAILED_BEFORE, V_WORK,
+    V_RETRY };
+
+/* An error that says nothing about the file: looked at again later. */
+static bool
+transient(int rc)
+{
+	return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM;
+}
 
 struct inspection {
 	char src[PATH_MAX];	/* what the worker opens */
 	struct stat st;
+	bool qualified;		/* outputs carry the source extension */
 	char error[512];
 	struct ipc_job *job;	/* filled when asked */
 };
@@ -313,40 +424,43 @@ struct inspection {
 static enum verdict
 inspect(struct daemon *d, const char *rel, struct inspection *in)
 {
-	char abs[PATH_MAX], relt[PATH_MAX], out[PATH_MAX], orel[PATH_MAX];
+	char abs[PATH_MAX], out[PATH_MAX], orel[PATH_MAX];
 	const struct config *cfg = d->cfg;
 	struct uptodate_stat us;
-	struct stat ost;
 	bool qualify, force, stale = false;
-	int i;
+	int i, rc;
 
 	in->error[0] = '\0';
+	refresh_roots(d);
 	if (pathmap_join(abs, sizeof(abs), d->in_root, rel) < 0) {
 		snprintf(in->error, sizeof(in->error), "path too long");
 		return V_FAILED;
 	}
-	if (lstat(abs, &in->st) == -1)
-		return errno == ENOENT ? V_GONE : (snprintf(in->error,
-		    sizeof(in->error), "cannot stat: %s", strerror(errno)),
-		    V_FAILED);
+	if (state_reachable(rel)) {
+		snprintf(in->error, sizeof(in->error), "a folder named "
+		    STATE_DIR " is reserved for thumbwatch's state: rename it");
+		return V_FAILED;
+	}
+	/* A dropper can swap any folder on the path for a symlink at any
+	 * moment: none is followed, even one that stays in the tree, so
+	 * what is inspected here is what a worker may read. */
+	if ((rc = beneath_lstat(d->in_fd, rel, &in->st)) < 0) {
+		if (rc == -ENOENT || rc == -ENOTDIR)
+			return V_GONE;
+		if (transient(rc))
+			return V_RETRY;
+		snprintf(in->error, sizeof(in->error), rc == -ELOOP ?
+		    "a folder on its path is a symbolic link (not followed)" :
+		    rc == -EXDEV ? "not a path inside the input folder" :
+		    "cannot stat: %s", strerror(-rc));
+		return V_FAILED;
+	}
 	snprintf(in->src, sizeof(in->src), "%s", abs);
 	if (S_ISLNK(in->st.st_mode)) {
-		if (realpath(abs, in->src) == NULL) {
-			snprintf(in->error, sizeof(in->error),
-			    "broken symlink (%s)", strerror(errno));
-			return V_FAILED;
-		}
-		if (pathmap_relative(d->in_root, in->src, relt,
-		    sizeof(relt)) < 0) {
-			snprintf(in->error, sizeof(in->error),
-			    "symlink leads outside the input folder");
-			return V_FAILED;
-		}
-		if (stat(in->src, &in->st) == -1) {
-			snprintf(in->error, sizeof(in->error),
-			    "cannot stat symlink target: %s", strerror(errno));
-			return V_FAILED;
-		}
+		snprintf(in->error, sizeof(in->error), "a symbolic link: not "
+		    "followed, whether it leads inside or outside the input "
+		    "folder (only regular files are processed)");
+		return V_FAILED;
 	}
 	if (S_ISDIR(in->st.st_mode))
 		return V_IGNORE;
@@ -369,7 +483,14 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 		return V_FAILED;
 	}
 
-	qualify = siblings(d, rel, NULL, false);
+	if ((rc = siblings(d, rel, NULL, false)) < 0) {
+		if (transient(rc))
+			return V_RETRY;
+		snprintf(in->error, sizeof(in->error), "cannot list its "
+		    "folder: %s", strerror(-rc));
+		return V_FAILED;
+	}
+	in->qualified = qualify = rc > 0;
 	force = batch_queue_contains(&d->forced, rel);
 	if (in->job) {
 		memset(in->job, 0, sizeof(*in->job));
@@ -392,10 +513,7 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 			    "cannot map to an output path (OUTPUT_TEMPLATE)");
 			return V_FAILED;
 		}
-		us.exists = stat(out, &ost) == 0;
-		us.mtime_ns = us.exists ? ts_ns(&ost.st_mtim) : 0;
-		us.ctime_ns = us.exists ? ts_ns(&ost.st_ctim) : 0;
-		us.src_size = us.exists ? recorded_size(out) : -1;
+		output_stat(d, orel, &us);
 		if (!force && uptodate_check(ts_ns(&in->st.st_mtim),
 		    (int64_t)in->st.st_size, &us, d->epochs[i]) ==
 		    UPTODATE_FRESH)
@@ -505,6 +623,8 @@ verdict(struct daemon *d, const char *rel, enum watcher_why why,
 	}
 }
 
+static void retry_cb(uv_timer_t *t);
+
 static void
 pickup(struct daemon *d, const char *rel, enum watcher_why why)
 {
@@ -515,7 +635,8 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 		return;
 	if (d->mode == DAEMON_ONCE && why == WATCHER_EVENT)
 		return;
-	if (batch_queue_contains(&d->q, rel))
+	if (batch_queue_contains(&d->q, rel) ||
+	    batch_queue_contains(&d->held, rel))
 		return;
 	if (batch_queue_contains(&d->busy, rel)) {
 		/* Written again while a worker reads it: what the worker makes
@@ -527,6 +648,19 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	}
 	memset(&in, 0, sizeof(in));
 	v = inspect(d, rel, &in);
+	if (v == V_RETRY) {
+		/* Short of descriptors: nothing is known of the file yet.
+		 * Queued here, it is inspected again when a worker is free;
+		 * for the shared stream a later walk finds it. */
+		if (d->rq && why != WATCHER_QUEUE) {
+			if (!uv_is_active((uv_handle_t *)&d->retry_timer))
+				uv_timer_start(&d->retry_timer, retry_cb,
+				    (uint64_t)d->cfg->retry_interval_s * 1000,
+				    0);
+			return;
+		}
+		v = V_WORK;
+	}
 	if (why == WATCHER_QUEUE && v != V_WORK && v != V_FAILED) {
 		/* A job from the shared queue has had no outcome line yet,
 		 * unless another node made it already (a redelivery). */
@@ -544,6 +678,7 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	switch (v) {
 	case V_GONE:
 	case V_IGNORE:
+	case V_RETRY:
 		return;
 	case V_FAILED:
 		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st))
@@ -579,6 +714,68 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 		if (!d->scanned)
 			d->total_once++;
 		want_dispatch(d);
+	}
+}
+
+/* Whether a worker holds a file with rel's stem in rel's folder.  Two
+ * such files decide each other's output names: made at once, each would
+ * be named for a tree without the other, and the second rename would
+ * land on a name the first one owns. */
+static bool
+sibling_busy(struct daemon *d, const char *rel)
+{
+	struct batch_item *it;
+
+	for (it = d->busy.head; it; it = it->next)
+		if (pathmap_same_stem(it->rel, rel))
+			return true;
+	return false;
+}
+
+/* A file left the workers: held files whose siblings are all out of the
+ * workers' hands go back to the queue, where they are inspected (and
+ * named) afresh.  Items move whole, with their crash count. */
+static void
+release_held(struct daemon *d)
+{
+	struct batch_queue keep;
+	struct batch_item *it;
+
+	if (d->held.len == 0)
+		return;
+	batch_queue_init(&keep);
+	while ((it = batch_queue_pop(&d->held)) != NULL)
+		batch_queue_requeue(sibling_busy(d, it->rel) ? &keep : &d->q,
+		    it);
+	batch_queue_free(&d->held);
+	d->held = keep;
+	want_dispatch(d);
+}
+
+/* A file about to take the plain names (it sorts first among its
+ * siblings) moves a later sibling's thumbnails found under them to that
+ * sibling's own names first, when they are still its (the source's mtime
+ * and size on them): the worker's rename then replaces nothing another
+ * file owns, and the sibling is not made again. */
+static void
+requalify_sibling(struct daemon *d, const char *crel)
+{
+	char ofrom[PATH_MAX], oto[PATH_MAX];
+	struct uptodate_stat us;
+	struct stat st;
+	int i;
+
+	if (batch_queue_contains(&d->busy, crel) ||
+	    beneath_lstat(d->in_fd, crel, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	for (i = 0; i < d->cfg->npresets; i++) {
+		if (output_rel(d, crel, i, false, ofrom, sizeof(ofrom)) < 0 ||
+		    output_rel(d, crel, i, true, oto, sizeof(oto)) < 0)
+			continue;
+		output_stat(d, ofrom, &us);
+		if (us.exists && us.mtime_ns == ts_ns(&st.st_mtim) &&
+		    us.src_size == (int64_t)st.st_size)
+			beneath_rename(d->out_fd, ofrom, d->out_fd, oto, 0);
 	}
 }
 
@@ -627,9 +824,27 @@ dispatch(struct daemon *d)
 			break;	/* it is about to be recycled */
 		for (k = 0; k < dec.take && d->q.len > 0; k++) {
 			it = batch_queue_pop(&d->q);
+			if (sibling_busy(d, it->rel)) {
+				batch_queue_requeue(&d->held, it);
+				continue;
+			}
 			memset(&in, 0, sizeof(in));
 			in.job = job;
 			v = inspect(d, it->rel, &in);
+			if (v == V_RETRY) {
+				/* Short of descriptors: the file waits at the
+				 * head, and dispatching resumes in a while. */
+				batch_queue_requeue(&d->q, it);
+				uv_timer_start(&d->dispatch_timer,
+				    dispatch_timer_cb, 1000, 0);
+				free(job);
+				return;
+			}
+			it->src_dev = (uint64_t)in.st.st_dev;
+			it->src_ino = (uint64_t)in.st.st_ino;
+			it->qualified = in.qualified;
+			if (v == V_WORK && !in.qualified)
+				siblings(d, it->rel, requalify_sibling, true);
 			if (v == V_WORK && pool_send(d->pool, wi, it, job) == 0) {
 				batch_queue_remove(&d->forced, it->rel);
 				batch_queue_push(&d->busy, it->rel, now);
@@ -656,56 +871,68 @@ dispatch(struct daemon *d)
 	free(job);
 }
 
-/* Calls fn with the absolute path of each of rel's thumbnails as they
- * would be named now. */
+/* Calls fn with the path below OUTPUT_DIR of each of rel's thumbnails
+ * as they are named when qualify says so. */
 static void
-each_output(struct daemon *d, const char *rel,
+each_output(struct daemon *d, const char *rel, bool qualify,
     void (*fn)(struct daemon *, const char *))
 {
-	char orel[PATH_MAX], abs[PATH_MAX];
-	bool qualify = siblings(d, rel, NULL, false);
+	char orel[PATH_MAX];
 	int i;
 
 	for (i = 0; i < d->cfg->npresets; i++)
-		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) == 0 &&
-		    pathmap_join(abs, sizeof(abs), d->out_root, orel) == 0)
-			fn(d, abs);
+		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) == 0)
+			fn(d, orel);
 }
 
 static void
-unlink_output(struct daemon *d, const char *abs)
+unlink_output(struct daemon *d, const char *orel)
 {
-	(void)d;
-	unlink(abs);
+	beneath_unlink(d->out_fd, orel, 0);
 }
 
 /* A worker killed while writing leaves ".<name>.tw-XXXXXX" (thumb.c's
  * temp name, with at most 200 bytes of the name) beside the thumbnail. */
 static void
-unlink_temps_of(struct daemon *d, const char *abs)
+unlink_temps_of(struct daemon *d, const char *orel)
 {
-	char dir[PATH_MAX], prefix[NAME_MAX + 8], path[PATH_MAX];
-	const char *slash = strrchr(abs, '/'), *name = slash + 1;
+	char prefix[NAME_MAX + 8];
+	const char *name;
 	struct dirent *de;
 	size_t plen;
 	DIR *dp;
+	int dfd;
 
-	(void)d;
-	if (slash == NULL || snprintf(dir, sizeof(dir), "%.*s",
-	    (int)(slash - abs), abs) >= (int)sizeof(dir))
+	if ((dfd = open_parent_dir(d->out_fd, orel, &name)) < 0)
 		return;
+	if ((dp = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return;
+	}
 	plen = (size_t)snprintf(prefix, sizeof(prefix), ".%.200s.tw-", name);
-	if ((dp = opendir(dir)) == NULL)
-		return;
 	while ((de = readdir(dp)) != NULL)
 		if (strncmp(de->d_name, prefix, plen) == 0 &&
-		    strlen(de->d_name) == plen + 6 &&
-		    pathmap_join(path, sizeof(path), dir, de->d_name) == 0)
-			unlink(path);
+		    strlen(de->d_name) == plen + 6)
+			unlinkat(dfd, de->d_name, 0);
 	closedir(dp);
 }
 
 /* ---- results ----------------------------------------------------------- */
+
+/* Moves rel's thumbnails from the names for qualification `from` to the
+ * names for `to`, below OUTPUT_DIR. */
+static void
+rename_outputs(struct daemon *d, const char *rel, bool from, bool to)
+{
+	char ofrom[PATH_MAX], oto[PATH_MAX];
+	int i;
+
+	for (i = 0; i < d->cfg->npresets; i++)
+		if (output_rel(d, rel, i, from, ofrom, sizeof(ofrom)) == 0 &&
+		    output_rel(d, rel, i, to, oto, sizeof(oto)) == 0 &&
+		    output_exists(d, ofrom, NULL))
+			beneath_rename(d->out_fd, ofrom, d->out_fd, oto, 0);
+}
 
 static void maybe_finish(struct daemon *d);
 
@@ -715,33 +942,81 @@ recheck_sibling(struct daemon *d, const char *rel)
 	pickup(d, rel, WATCHER_SCAN);
 }
 
-static void
-apply_source_action(struct daemon *d, const char *rel)
+/* (Re)opens DONE_DIR, an administrator's path, when SOURCE_ACTION=move
+ * needs it and it is not open yet or was changed by a reload. */
+static int
+done_root(struct daemon *d)
 {
-	char src[PATH_MAX], dst[PATH_MAX];
-	int rc = 0;
+	int rc, fd;
 
-	if (d->cfg->source_action == ACTION_KEEP ||
-	    pathmap_join(src, sizeof(src), d->in_root, rel) < 0)
+	if (d->done_fd >= 0 && strcmp(d->done_path, d->cfg->done_dir) == 0)
+		return d->done_fd;
+	if ((rc = fs_mkdir_p(d->cfg->done_dir, 0755)) < 0)
+		return rc;
+	if ((fd = beneath_root(d->cfg->done_dir)) < 0)
+		return fd;
+	if (d->done_fd >= 0)
+		close(d->done_fd);
+	d->done_fd = fd;
+	snprintf(d->done_path, sizeof(d->done_path), "%s", d->cfg->done_dir);
+	return fd;
+}
+
+/* Moves the source into DONE_DIR from its folder, held open, and only
+ * when the name still holds the file that was processed. */
+static int
+move_source(struct daemon *d, const struct batch_item *it)
+{
+	const char *leaf, *dleaf;
+	struct stat st;
+	int sfd, dfd, droot, rc = 0;
+
+	if ((droot = done_root(d)) < 0)
+		return droot;
+	if ((rc = beneath_mkdir_parents(droot, it->rel, 0755)) < 0)
+		return rc;
+	if ((sfd = beneath_parent(d->in_fd, it->rel, &leaf)) < 0)
+		return sfd;
+	if ((dfd = beneath_parent(droot, it->rel, &dleaf)) < 0) {
+		close(sfd);
+		return dfd;
+	}
+	if (fstatat(sfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		rc = -errno;
+	else if ((uint64_t)st.st_dev != it->src_dev ||
+	    (uint64_t)st.st_ino != it->src_ino)
+		rc = -ESTALE;
+	else if (renameat(sfd, leaf, dfd, dleaf) == -1)
+		rc = -errno;
+	close(sfd);
+	close(dfd);
+	return rc;
+}
+
+static void
+apply_source_action(struct daemon *d, const struct batch_item *it)
+{
+	const char *rel = it->rel;
+	int rc;
+
+	if (d->cfg->source_action == ACTION_KEEP)
 		return;
 	/* Our own move/delete must not mirror into removing the thumbnails
 	 * we just made. */
 	batch_queue_push(&d->own_moves, rel, 0);
-	if (d->cfg->source_action == ACTION_DELETE) {
-		if (unlink(src) == -1)
-			rc = -errno;
-	} else if (pathmap_join(dst, sizeof(dst), d->cfg->done_dir, rel) < 0) {
-		rc = -ENAMETOOLONG;
-	} else if ((rc = fs_mkdir_parents(dst, 0755)) == 0 &&
-	    rename(src, dst) == -1) {
-		rc = -errno;
-	}
+	if (d->cfg->source_action == ACTION_DELETE)
+		rc = beneath_unlink_same(d->in_fd, rel, (dev_t)it->src_dev,
+		    (ino_t)it->src_ino);
+	else
+		rc = move_source(d, it);
 	if (rc < 0) {
 		batch_queue_remove(&d->own_moves, rel);
 		log_msg(&d->lg, LOG_WARN, "source_action_failed",
 		    "%s: could not %s the source: %s", rel,
 		    d->cfg->source_action == ACTION_DELETE ? "delete" : "move",
-		    strerror(-rc));
+		    rc == -ESTALE ? "the name now holds another file (left "
+		    "alone)" : rc == -ELOOP ? "a folder on its path is a "
+		    "symbolic link (not followed)" : strerror(-rc));
 	}
 }
 
@@ -760,7 +1035,7 @@ on_result(void *ud, int worker, struct batch_item *it,
 {
 	struct daemon *d = ud;
 	struct json_buf *j;
-	char orel[PATH_MAX], abs[PATH_MAX];
+	char orel[PATH_MAX];
 	const char *outs[IPC_MAX_OUTPUTS];
 	char outbuf[IPC_MAX_OUTPUTS][PATH_MAX];
 	struct stat st;
@@ -769,25 +1044,29 @@ on_result(void *ud, int worker, struct batch_item *it,
 	int i;
 
 	batch_queue_remove(&d->busy, it->rel);
+	refresh_roots(d);
 	if (res->status == IPC_OK && d->cfg->mirror_deletes &&
-	    pathmap_join(abs, sizeof(abs), d->in_root, it->rel) == 0 &&
-	    lstat(abs, &st) == -1 && errno == ENOENT) {
+	    beneath_lstat(d->in_fd, it->rel, &st) == -ENOENT) {
 		/* Deleted while a worker made its thumbnails: the delete
 		 * already mirrored what existed then; these came after. */
-		each_output(d, it->rel, unlink_output);
+		each_output(d, it->rel, it->qualified, unlink_output);
 		outcome_skipped(d, it->rel, "deleted while it was processed");
 	} else if (res->status == IPC_OK) {
 		d->n_done++;
 		control_rate_add(&d->rate_done, uv_now(&d->loop), 1);
 		d->bytes_out += (uint64_t)res->out_bytes;
 		clear_failed(d, it->rel);
+		/* A sibling came or went while the worker had the file (the
+		 * newcomer waited in held): what it made moves to the names
+		 * the rule now gives it, names only this file can own. */
+		i = siblings(d, it->rel, NULL, false);
+		qualify = i < 0 ? it->qualified : i > 0;
+		if (qualify != it->qualified)
+			rename_outputs(d, it->rel, it->qualified, qualify);
 		/* Name the outputs as they now stand on disk. */
-		qualify = siblings(d, it->rel, NULL, false);
 		for (i = 0; i < d->cfg->npresets && n < IPC_MAX_OUTPUTS; i++)
 			if (output_rel(d, it->rel, i, qualify, orel,
-			    sizeof(orel)) == 0 &&
-			    pathmap_join(abs, sizeof(abs), d->out_root, orel) ==
-			    0 && stat(abs, &st) == 0) {
+			    sizeof(orel)) == 0 && output_exists(d, orel, NULL)) {
 				snprintf(outbuf[n], sizeof(outbuf[n]), "%s", orel);
 				outs[n] = outbuf[n];
 				n++;
@@ -812,7 +1091,7 @@ on_result(void *ud, int worker, struct batch_item *it,
 		if (!qualify)
 			siblings(d, it->rel, recheck_sibling, true);
 		if (!batch_queue_contains(&d->redo, it->rel))
-			apply_source_action(d, it->rel);
+			apply_source_action(d, it);
 	} else if (res->status == IPC_FAILED_OUTPUT) {
 		/* Not the image's fault: not remembered as failed, and tried
 		 * again once the disk may have room (or the folder rights). */
@@ -832,6 +1111,7 @@ on_result(void *ud, int worker, struct batch_item *it,
 	if (batch_queue_remove(&d->redo, it->rel))
 		pickup(d, it->rel, d->consume ? WATCHER_QUEUE : WATCHER_SCAN);
 	batch_item_free(it);
+	release_held(d);
 	want_dispatch(d);
 	maybe_finish(d);
 }
@@ -860,7 +1140,8 @@ on_lost(void *ud, int worker, struct batch_item *culprit,
 		batch_queue_requeue(&d->q, stack[--n]);
 	if (culprit) {
 		batch_queue_remove(&d->busy, culprit->rel);
-		each_output(d, culprit->rel, unlink_temps_of);
+		each_output(d, culprit->rel, culprit->qualified,
+		    unlink_temps_of);
 		culprit->attempts++;
 		if (d->draining) {
 			batch_item_free(culprit);
@@ -879,6 +1160,7 @@ on_lost(void *ud, int worker, struct batch_item *culprit,
 			batch_queue_requeue(&d->q, culprit);
 		}
 	}
+	release_held(d);
 	want_dispatch(d);
 	maybe_finish(d);
 }
@@ -895,40 +1177,56 @@ on_idle(void *ud)
 
 /* ---- deletes and moves ------------------------------------------------- */
 
+/* Removes name in folder dfd and, for a folder, everything below it.
+ * Each level is opened from the one above with O_NOFOLLOW, so a folder
+ * swapped for a symlink mid-way is unlinked as a link, never entered. */
 static int
-rm_tree(const char *path)
+rm_at(int dfd, const char *name, int depth)
 {
-	char cmdpath[PATH_MAX];
+	struct dirent *de;
 	struct stat sb;
+	DIR *dir;
+	int fd;
 
-	if (lstat(path, &sb) == -1)
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
 		return -errno;
 	if (!S_ISDIR(sb.st_mode))
-		return unlink(path) == -1 ? -errno : 0;
-	/* nftw would follow our own rules poorly on errors; a small
-	 * recursion over readdir is enough for the output tree. */
-	{
-		DIR *dir = opendir(path);
-		struct dirent *de;
-		if (dir == NULL)
-			return -errno;
-		while ((de = readdir(dir)) != NULL) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if (pathmap_join(cmdpath, sizeof(cmdpath), path,
-			    de->d_name) == 0)
-				rm_tree(cmdpath);
-		}
-		closedir(dir);
+		return unlinkat(dfd, name, 0) == -1 ? -errno : 0;
+	if (depth > 64)
+		return -ELOOP;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
 	}
-	return rmdir(path) == -1 ? -errno : 0;
+	while ((de = readdir(dir)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rm_at(fd, de->d_name, depth + 1);
+	closedir(dir);
+	return unlinkat(dfd, name, AT_REMOVEDIR) == -1 ? -errno : 0;
+}
+
+/* Removes orel (below OUTPUT_DIR) and everything below it. */
+static int
+rm_tree(struct daemon *d, const char *orel)
+{
+	const char *leaf;
+	int dfd, rc;
+
+	if ((dfd = beneath_parent(d->out_fd, orel, &leaf)) < 0)
+		return dfd;
+	rc = rm_at(dfd, leaf, 0);
+	close(dfd);
+	return rc;
 }
 
 static void
 on_delete(void *ud, const char *rel, bool is_dir)
 {
 	struct daemon *d = ud;
-	char orel[PATH_MAX], abs[PATH_MAX];
+	char orel[PATH_MAX], mrel[PATH_MAX];
 	const char *outs[IPC_MAX_OUTPUTS];
 	char outbuf[IPC_MAX_OUTPUTS][PATH_MAX];
 	struct json_buf *j;
@@ -939,30 +1237,40 @@ on_delete(void *ud, const char *rel, bool is_dir)
 
 	if (batch_queue_remove(&d->own_moves, rel))
 		return;
+	refresh_roots(d);
 	batch_queue_remove(&d->forced, rel);
-	if (batch_queue_remove(&d->q, rel))
+	if (batch_queue_remove(&d->q, rel) || batch_queue_remove(&d->held, rel))
 		outcome_skipped(d, rel, "deleted before it was processed");
 	if (!d->cfg->mirror_deletes || d->mode == DAEMON_ONCE)
 		return;
-	if (pathmap_join(abs, sizeof(abs), d->out_root, rel) == 0 &&
-	    (is_dir || (lstat(abs, &sb) == 0 && S_ISDIR(sb.st_mode)))) {
-		if (rm_tree(abs) == 0 &&
+	if (is_dir || (beneath_lstat(d->out_fd, rel, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode))) {
+		/* The folder is mirrored at the same path below OUTPUT_DIR,
+		 * which must not be the state folder. */
+		if (!state_reachable(rel) && rm_tree(d, rel) == 0 &&
 		    (j = log_begin(&d->lg, LOG_INFO, "deleted")) != NULL) {
 			json_str(j, "dir", rel);
 			log_commit(&d->lg);
 		}
-		if (marker_path(d, rel, abs, sizeof(abs)) == 0)
-			rm_tree(abs);
+		if (marker_rel(rel, mrel, sizeof(mrel)) == 0)
+			rm_tree(d, mrel);
 		return;
 	}
 	if (!wanted_name(d, rel))
 		return;
-	qualify = siblings(d, rel, NULL, false);
+	/* Without the listing the names are a guess, and a wrong guess
+	 * removes a sibling's thumbnail: leave them. */
+	if ((i = siblings(d, rel, NULL, false)) < 0) {
+		log_msg(&d->lg, LOG_WARN, "mirror_failed", "%s: deleted, but "
+		    "its folder cannot be listed (%s): thumbnails left",
+		    rel, strerror(-i));
+		return;
+	}
+	qualify = i > 0;
 	for (i = 0; i < d->cfg->npresets && n < IPC_MAX_OUTPUTS; i++) {
-		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) < 0 ||
-		    pathmap_join(abs, sizeof(abs), d->out_root, orel) < 0)
+		if (output_rel(d, rel, i, qualify, orel, sizeof(orel)) < 0)
 			continue;
-		if (unlink(abs) == 0) {
+		if (beneath_unlink(d->out_fd, orel, 0) == 0) {
 			snprintf(outbuf[n], sizeof(outbuf[n]), "%s", orel);
 			outs[n] = outbuf[n];
 			n++;
@@ -985,7 +1293,7 @@ static size_t
 move_outputs(struct daemon *d, const char *from, const char *to,
     const struct stat *src)
 {
-	char ofrom[PATH_MAX], oto[PATH_MAX], afrom[PATH_MAX], ato[PATH_MAX];
+	char ofrom[PATH_MAX], oto[PATH_MAX];
 	bool qf, qt;
 	struct stat sb;
 	size_t moved = 0;
@@ -993,22 +1301,25 @@ move_outputs(struct daemon *d, const char *from, const char *to,
 
 	/* from no longer exists: its qualification is judged as if it did,
 	 * against its old siblings (still in place). */
-	qf = siblings(d, from, NULL, false);
-	qt = siblings(d, to, NULL, false);
+	if ((i = siblings(d, from, NULL, false)) < 0)
+		return 0;
+	qf = i > 0;
+	if ((i = siblings(d, to, NULL, false)) < 0)
+		return 0;
+	qt = i > 0;
 	for (i = 0; i < d->cfg->npresets; i++) {
 		if (output_rel(d, from, i, qf, ofrom, sizeof(ofrom)) < 0 ||
-		    output_rel(d, to, i, qt, oto, sizeof(oto)) < 0 ||
-		    pathmap_join(afrom, sizeof(afrom), d->out_root, ofrom) < 0 ||
-		    pathmap_join(ato, sizeof(ato), d->out_root, oto) < 0)
+		    output_rel(d, to, i, qt, oto, sizeof(oto)) < 0)
 			continue;
-		if (stat(afrom, &sb) == -1)
+		if (!output_exists(d, ofrom, &sb))
 			continue;
 		if (ts_ns(&sb.st_mtim) != ts_ns(&src->st_mtim) ||
 		    ts_ns(&sb.st_ctim) < d->epochs[i]) {
-			unlink(afrom);
+			beneath_unlink(d->out_fd, ofrom, 0);
 			continue;
 		}
-		if (fs_mkdir_parents(ato, 0755) == 0 && rename(afrom, ato) == 0)
+		if (beneath_mkdir_parents(d->out_fd, oto, 0755) == 0 &&
+		    beneath_rename(d->out_fd, ofrom, d->out_fd, oto, 0) == 0)
 			moved++;
 	}
 	return moved;
@@ -1018,7 +1329,7 @@ static void
 on_move(void *ud, const char *from, const char *to, bool is_dir)
 {
 	struct daemon *d = ud;
-	char afrom[PATH_MAX], ato[PATH_MAX], src[PATH_MAX];
+	char mrel[PATH_MAX];
 	struct json_buf *j;
 	struct stat st;
 	size_t moved = 0;
@@ -1029,11 +1340,15 @@ on_move(void *ud, const char *from, const char *to, bool is_dir)
 	if (batch_queue_remove(&d->own_moves, from))
 		return;
 	if (is_dir) {
-		if (d->cfg->mirror_moves &&
-		    pathmap_join(afrom, sizeof(afrom), d->out_root, from) == 0 &&
-		    pathmap_join(ato, sizeof(ato), d->out_root, to) == 0 &&
-		    access(afrom, F_OK) == 0 && fs_mkdir_parents(ato, 0755) == 0 &&
-		    rename(afrom, ato) == 0 &&
+		/* Mirrored at the same paths below OUTPUT_DIR: neither end may
+		 * be the state folder (mv in/.thumbwatch in/pub would expose
+		 * it, the reverse would bury it). */
+		if (d->cfg->mirror_moves && !state_reachable(from) &&
+		    !state_reachable(to) &&
+		    beneath_lstat(d->out_fd, from, &st) == 0 &&
+		    S_ISDIR(st.st_mode) &&
+		    beneath_mkdir_parents(d->out_fd, to, 0755) == 0 &&
+		    beneath_rename(d->out_fd, from, d->out_fd, to, 0) == 0 &&
 		    (j = log_begin(&d->lg, LOG_INFO, "moved")) != NULL) {
 			json_str(j, "from", from);
 			json_str(j, "to", to);
@@ -1042,8 +1357,8 @@ on_move(void *ud, const char *from, const char *to, bool is_dir)
 		} else if (d->cfg->mirror_deletes) {
 			on_delete(d, from, true);
 		}
-		if (marker_path(d, from, afrom, sizeof(afrom)) == 0)
-			rm_tree(afrom);
+		if (marker_rel(from, mrel, sizeof(mrel)) == 0)
+			rm_tree(d, mrel);
 		/* Whatever was not moved (or queued) is found by a walk. */
 		watcher_rescan(d->w, "folder moved");
 		return;
@@ -1054,7 +1369,8 @@ on_move(void *ud, const char *from, const char *to, bool is_dir)
 		pickup(d, to, WATCHER_EVENT);
 		return;
 	}
-	was_queued = batch_queue_remove(&d->q, from) > 0;
+	was_queued = batch_queue_remove(&d->q, from) > 0 ||
+	    batch_queue_remove(&d->held, from) > 0;
 	if (!wanted_name(d, to)) {
 		if (was_queued)
 			outcome_skipped(d, from, "renamed to an ignored name");
@@ -1066,8 +1382,7 @@ on_move(void *ud, const char *from, const char *to, bool is_dir)
 		pickup(d, to, WATCHER_EVENT);
 		return;
 	}
-	if (pathmap_join(src, sizeof(src), d->in_root, to) == 0 &&
-	    stat(src, &st) == 0)
+	if (beneath_lstat(d->in_fd, to, &st) == 0 && S_ISREG(st.st_mode))
 		moved = move_outputs(d, from, to, &st);
 	clear_failed(d, from);
 	d->n_moved++;
@@ -1223,6 +1538,8 @@ stop(struct daemon *d, const char *reason)
 	 * them, since their thumbnails are not there. */
 	while ((it = batch_queue_pop(&d->q)) != NULL)
 		batch_item_free(it);
+	while ((it = batch_queue_pop(&d->held)) != NULL)
+		batch_item_free(it);
 	log_stats(d, "shutdown", reason);
 	/* Its handles close through its own callbacks, before the walk in
 	 * pool_gone closes whatever is left. */
@@ -1260,7 +1577,7 @@ maybe_finish(struct daemon *d)
 		return;
 	}
 	if (d->mode == DAEMON_ONCE && d->scanned && d->q.len == 0 &&
-	    d->busy.len == 0 && !watcher_busy(d->w)) {
+	    d->held.len == 0 && d->busy.len == 0 && !watcher_busy(d->w)) {
 		d->draining = true;
 		d->stop_reason = "finished";
 		stop(d, "finished");
@@ -1312,13 +1629,13 @@ check_cb(uv_check_t *h)
 static void
 load_epochs(struct daemon *d)
 {
-	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX], fp[512], old[512];
+	const char *dir = STATE_DIR "/presets";
+	char path[PATH_MAX], tmp[PATH_MAX], fp[512], old[512];
 	struct stat sb;
 	ssize_t n;
-	int i, fd;
+	int i, fd, rc;
 
-	pathmap_join(dir, sizeof(dir), d->out_root, STATE_DIR "/presets");
-	fs_mkdir_p(dir, 0755);
+	beneath_mkdirs(d->out_fd, dir, 0755);
 	for (i = 0; i < d->cfg->npresets; i++) {
 		d->epochs[i] = 0;
 		config_preset_fingerprint(&d->cfg->presets[i], fp, sizeof(fp));
@@ -1332,7 +1649,8 @@ load_epochs(struct daemon *d)
 		    d->cfg->presets[i].name) < 0)
 			continue;
 		n = 0;
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		if ((fd = beneath_open(d->out_fd, path, O_RDONLY | O_NONBLOCK,
+		    0)) >= 0) {
 			n = read(fd, old, sizeof(old) - 1);
 			close(fd);
 		}
@@ -1341,14 +1659,19 @@ load_epochs(struct daemon *d)
 			if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >=
 			    (int)sizeof(tmp))
 				continue;
-			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			    0644);
-			if (fd == -1 || write(fd, fp, strlen(fp)) < 0 ||
-			    close(fd) == -1 || rename(tmp, path) == -1) {
+			fd = beneath_open(d->out_fd, tmp, O_WRONLY | O_CREAT |
+			    O_TRUNC | O_NONBLOCK, 0644);
+			rc = fd < 0 ? fd : fs_write_all(fd, fp, strlen(fp));
+			if (fd >= 0 && close(fd) == -1 && rc == 0)
+				rc = -errno;
+			if (rc == 0)
+				rc = beneath_rename(d->out_fd, tmp, d->out_fd,
+				    path, 0);
+			if (rc < 0) {
 				log_msg(&d->lg, LOG_ERROR, "error", "cannot "
-				    "record preset %s in %s: %s",
-				    d->cfg->presets[i].name, dir,
-				    strerror(errno));
+				    "record preset %s in %s/%s: %s",
+				    d->cfg->presets[i].name, d->out_root, dir,
+				    strerror(-rc));
 				continue;
 			}
 			if (old[0])
@@ -1356,7 +1679,7 @@ load_epochs(struct daemon *d)
 				    "preset %s changed: its thumbnails are "
 				    "made again", d->cfg->presets[i].name);
 		}
-		if (stat(path, &sb) == 0)
+		if (beneath_lstat(d->out_fd, path, &sb) == 0)
 			d->epochs[i] = ts_ns(&sb.st_ctim);
 	}
 }
@@ -1373,28 +1696,34 @@ is_stale_temp(const char *name)
 	return name[0] == '.' && n > 11 && memcmp(name + n - 10, ".tw-", 4) == 0;
 }
 
+/* dfd is a folder of the output tree, opened for reading, consumed.
+ * Sub-folders are opened from it with O_NOFOLLOW: a symlink planted in
+ * an output tree nested in the input tree is never entered. */
 static uint64_t
-clean_temps(const char *dir, int depth, time_t older)
+clean_temps(int dfd, int depth, time_t older)
 {
-	char path[PATH_MAX];
 	struct stat sb;
 	struct dirent *de;
 	uint64_t n = 0;
 	DIR *dp;
+	int fd;
 
-	if (depth > 64 || (dp = opendir(dir)) == NULL)
+	if (depth > 64 || (dp = fdopendir(dfd)) == NULL) {
+		close(dfd);
 		return 0;
+	}
 	while ((de = readdir(dp)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    (depth == 0 && !strcmp(de->d_name, STATE_DIR)))
 			continue;
-		if (pathmap_join(path, sizeof(path), dir, de->d_name) < 0)
-			continue;
-		if (de->d_type == DT_DIR)
-			n += clean_temps(path, depth + 1, older);
-		else if (is_stale_temp(de->d_name) && (older == 0 ||
-		    (lstat(path, &sb) == 0 && sb.st_mtime < older)) &&
-		    unlink(path) == 0)
+		if (de->d_type == DT_DIR) {
+			fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				n += clean_temps(fd, depth + 1, older);
+		} else if (is_stale_temp(de->d_name) && (older == 0 ||
+		    (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    sb.st_mtime < older)) && unlinkat(dfd, de->d_name, 0) == 0)
 			n++;
 	}
 	closedir(dp);
@@ -1539,6 +1868,7 @@ ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
 {
 	char abs[PATH_MAX], real[PATH_MAX];
 	struct stat sb;
+	int rc;
 
 	if (path[0] == '/' ? snprintf(abs, sizeof(abs), "%s", path) >=
 	    (int)sizeof(abs) : pathmap_join(abs, sizeof(abs), d->in_root,
@@ -1546,17 +1876,29 @@ ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
 		snprintf(msg, msglen, "path too long");
 		return -ENAMETOOLONG;
 	}
-	if (realpath(abs, real) == NULL) {
-		int e = errno;
-		snprintf(msg, msglen, "%s", e == ENOENT ? "no such file in "
-		    "INPUT_DIR" : strerror(e));
-		return -e;
+	/* Named below INPUT_DIR, the name is taken as written: a symlink in
+	 * the tree is the inspection's to refuse, not ours to resolve.  Only
+	 * a path that reaches the tree another way (a link to the folder
+	 * itself) is resolved. */
+	if (pathmap_relative(d->in_root, abs, rel, cap) < 0) {
+		if (realpath(abs, real) == NULL) {
+			int e = errno;
+			snprintf(msg, msglen, "%s", e == ENOENT ? "no such "
+			    "file in INPUT_DIR" : strerror(e));
+			return -e;
+		}
+		if (pathmap_relative(d->in_root, real, rel, cap) < 0)
+			rel[0] = '\0';
 	}
-	if (pathmap_relative(d->in_root, real, rel, cap) < 0 || !rel[0]) {
+	if (!rel[0]) {
 		snprintf(msg, msglen, "not in INPUT_DIR %s", d->in_root);
 		return -EXDEV;
 	}
-	if (stat(real, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+	if ((rc = beneath_lstat(d->in_fd, rel, &sb)) == -ENOENT) {
+		snprintf(msg, msglen, "no such file in INPUT_DIR");
+		return rc;
+	}
+	if (rc == 0 && S_ISDIR(sb.st_mode)) {
 		snprintf(msg, msglen, "a folder: name its files");
 		return -EISDIR;
 	}
@@ -1595,24 +1937,26 @@ ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen)
 /* Collects the names below OUTPUT_DIR/.thumbwatch/failed into q first:
  * picking one up may write its marker again while the folder is read. */
 static void
-failed_markers(const char *root, const char *sub, struct batch_queue *q,
-    int depth)
+failed_markers(int dfd, const char *sub, struct batch_queue *q, int depth)
 {
-	char dir[PATH_MAX], rel[PATH_MAX];
+	char rel[PATH_MAX];
 	struct dirent *de;
 	DIR *dp;
+	int fd;
 
-	if (depth > 64 || pathmap_join(dir, sizeof(dir), root, sub) < 0 ||
-	    (dp = opendir(dir)) == NULL)
+	if (depth > 64 || (dp = fdopendir(dfd)) == NULL) {
+		close(dfd);
 		return;
+	}
 	while ((de = readdir(dp)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    pathmap_join(rel, sizeof(rel), sub, de->d_name) < 0)
 			continue;
-		if (de->d_type == DT_DIR)
-			failed_markers(root, rel, q, depth + 1);
-		else
+		if (de->d_type != DT_DIR)
 			batch_queue_push(q, rel, 0);
+		else if ((fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) >= 0)
+			failed_markers(fd, rel, q, depth + 1);
 	}
 	closedir(dp);
 }
@@ -1623,18 +1967,18 @@ ctl_retry_failed(void *ud, size_t *count, char *msg, size_t msglen)
 	struct daemon *d = ud;
 	struct batch_queue q;
 	struct batch_item *it;
-	char root[PATH_MAX];
+	int fd;
 
 	*count = 0;
 	if (d->draining) {
 		snprintf(msg, msglen, "the daemon is stopping");
 		return -ESHUTDOWN;
 	}
-	if (pathmap_join(root, sizeof(root), d->out_root,
-	    STATE_DIR "/failed") < 0)
-		return -ENAMETOOLONG;
 	batch_queue_init(&q);
-	failed_markers(root, "", &q, 0);
+	fd = beneath_open(d->out_fd, STATE_DIR "/failed", O_RDONLY |
+	    O_DIRECTORY, 0);
+	if (fd >= 0)
+		failed_markers(fd, "", &q, 0);
 	while ((it = batch_queue_pop(&q)) != NULL) {
 		clear_failed(d, it->rel);
 		if (wanted_name(d, it->rel)) {
@@ -1704,7 +2048,7 @@ static int
 http_outputs_cb(void *ud, const char *rel, char (*out)[PATH_MAX], int max)
 {
 	struct daemon *d = ud;
-	bool qualify = siblings(d, rel, NULL, false);
+	bool qualify = siblings(d, rel, NULL, false) > 0;
 	int i, n = 0;
 
 	for (i = 0; i < d->cfg->npresets && n < max; i++)
@@ -1884,6 +2228,44 @@ rq_start(struct daemon *d, char *err, size_t errlen)
 
 /* ---- entry ------------------------------------------------------------- */
 
+/* Whether the administrator's path reaches its folder through a symlink
+ * that lies inside INPUT_DIR (an OUTPUT_DIR or DONE_DIR nested in the
+ * input tree): a dropper could have put it there while we were stopped,
+ * to aim our writes and deletes anywhere.  Each component is looked at
+ * as written; one that is a symlink counts when the folder holding it is
+ * in the input tree. */
+static bool
+nested_link(const char *in_root, const char *path)
+{
+	char buf[PATH_MAX], parent[PATH_MAX], rel[PATH_MAX];
+	struct stat sb;
+	char *p, c;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return false;
+	for (p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		c = *p;
+		*p = '\0';
+		if (lstat(buf, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+			char *slash = strrchr(buf, '/');
+			snprintf(parent, sizeof(parent), "%.*s",
+			    slash && slash != buf ? (int)(slash - buf) : 1,
+			    slash ? buf : ".");
+			if (realpath(parent, rel) != NULL &&
+			    pathmap_relative(in_root, rel, parent,
+			    sizeof(parent)) == 0) {
+				*p = c;
+				return true;
+			}
+		}
+		*p = c;
+		if (c == '\0')
+			return false;
+	}
+}
+
 static int
 prepare_dirs(struct daemon *d, const struct config *cfg)
 {
@@ -1926,6 +2308,32 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 		    "folder (%s)\n", d->in_root);
 		return 78;
 	}
+	if (nested_link(d->in_root, cfg->output_dir) ||
+	    (cfg->source_action == ACTION_MOVE &&
+	    nested_link(d->in_root, cfg->done_dir))) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR %s or DONE_DIR %s is reached "
+		    "through a symbolic link inside INPUT_DIR %s, which anyone "
+		    "who drops files could have planted: give its real path\n",
+		    cfg->output_dir, cfg->done_dir, d->in_root);
+		return 78;
+	}
+	/* Held for the daemon's life: a dropper who renames a folder of the
+	 * input tree cannot make a later path lead elsewhere. */
+	if ((d->in_fd = beneath_root(d->in_root)) < 0) {
+		dprintf(2, "thumbwatch: INPUT_DIR %s cannot be opened: %s\n",
+		    d->in_root, strerror(-d->in_fd));
+		return 66;
+	}
+	if ((d->out_fd = beneath_root(d->out_root)) < 0) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR %s cannot be opened: %s\n",
+		    d->out_root, strerror(-d->out_fd));
+		return 73;
+	}
+	if (cfg->source_action == ACTION_MOVE && (rc = done_root(d)) < 0) {
+		dprintf(2, "thumbwatch: DONE_DIR %s cannot be created: %s\n",
+		    cfg->done_dir, strerror(-rc));
+		return 73;
+	}
 	return 0;
 }
 
@@ -1957,6 +2365,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	d->start_ms = t0;
 	d->lock_fd = -1;
 	d->pf.fd = -1;
+	d->in_fd = d->out_fd = d->done_fd = -1;
 	d->pol.batch_size = cfg->batch_size;
 	d->pol.wait_ms = cfg->batch_wait_ms;
 	batch_queue_init(&d->q);
@@ -1964,6 +2373,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	batch_queue_init(&d->redo);
 	batch_queue_init(&d->own_moves);
 	batch_queue_init(&d->forced);
+	batch_queue_init(&d->held);
 	if ((rc = log_open(&d->lg, cfg->log_file, cfg->log_level)) < 0) {
 		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
 		    cfg->log_file, strerror(-rc));
@@ -2054,7 +2464,9 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		 * queue only those older than two image deadlines go. */
 		time_t older = config_queue_is_redis(cfg) ? time(NULL) -
 		    2 * (cfg->image_timeout_ms / 1000 + 1) : 0;
-		uint64_t n = clean_temps(d->out_root, 0, older);
+		int fd = beneath_open(d->out_fd, "", O_RDONLY | O_DIRECTORY,
+		    0);
+		uint64_t n = fd >= 0 ? clean_temps(fd, 0, older) : 0;
 		if (n > 0)
 			log_msg(&d->lg, LOG_INFO, "temp_cleaned", "removed %llu "
 			    "unfinished temp file(s) left by an earlier run",
@@ -2179,7 +2591,14 @@ out_log:
 	batch_queue_free(&d->redo);
 	batch_queue_free(&d->own_moves);
 	batch_queue_free(&d->forced);
+	batch_queue_free(&d->held);
 	log_close(&d->lg);
+	if (d->in_fd >= 0)
+		close(d->in_fd);
+	if (d->out_fd >= 0)
+		close(d->out_fd);
+	if (d->done_fd >= 0)
+		close(d->done_fd);
 	free(d);
 	return status;
 }

@@ -20,6 +20,7 @@
 #endif
 
 #include "batch.h"
+#include "beneath.h"
 #include "pathmap.h"
 #include "timeutil.h"
 #include "watcher.h"
@@ -29,6 +30,7 @@
 #define MOVE_PAIR_MS 100
 #define POLL_DEFAULT_S 10
 #define ROOT_RETRY_MS 2000
+#define WALK_RETRY_MS 1000
 
 struct wdir {
 	char *rel;		/* "" for the input dir itself */
@@ -54,6 +56,8 @@ struct watcher {
 	enum watch_backend backend;
 
 	char root[PATH_MAX];
+	int root_fd;			/* every walk and stat resolves beneath
+					 * it, following no symlink */
 	char excl_out[PATH_MAX];	/* output dir relative to root, or "" */
 	char excl_done[PATH_MAX];
 
@@ -74,6 +78,8 @@ struct watcher {
 	uv_timer_t rescan_timer;
 	uv_timer_t startup;
 	uv_timer_t root_timer;		/* waiting for a deleted INPUT_DIR */
+	uv_timer_t walk_timer;		/* a walk ran short of descriptors */
+	bool walk_short;
 	bool root_gone;
 	bool degraded;			/* a watch could not be added */
 	bool walking;
@@ -158,22 +164,31 @@ settle_add(struct watcher *w, const char *rel, uint64_t due)
 
 /* Ready when the mtime is SETTLE_MS old: a writer that is still at work
  * keeps pushing it forward. */
+#ifdef __linux__
+static void root_lost(struct watcher *w);
+#endif
+
 static void
 settle_tick(uv_timer_t *t)
 {
 	struct watcher *w = t->data;
 	struct batch_queue again;
 	struct batch_item *it;
-	char path[PATH_MAX];
 	struct stat st;
 	uint64_t now = time_wall_ms(), mt;
 
+#ifdef __linux__
+	/* Our descriptors pin a deleted INPUT_DIR, so inotify never says
+	 * it is gone (IN_IGNORED waits for the last reference): look. */
+	if (w->backend == BACKEND_INOTIFY && !w->root_gone &&
+	    fstat(w->root_fd, &st) == 0 && st.st_nlink == 0)
+		root_lost(w);
+#endif
 	batch_queue_init(&again);
 	while ((it = batch_queue_pop(&w->settling)) != NULL) {
 		if (it->queued_ms > now) {
 			batch_queue_push(&again, it->rel, it->queued_ms);
-		} else if (abs_path(w, it->rel, path, sizeof(path)) == 0 &&
-		    lstat(path, &st) == 0) {
+		} else if (beneath_lstat(w->root_fd, it->rel, &st) == 0) {
 			mt = (uint64_t)st.st_mtim.tv_sec * 1000 +
 			    (uint64_t)st.st_mtim.tv_nsec / 1000000;
 			if (mt + (uint64_t)w->cfg->settle_ms > now &&
@@ -212,8 +227,11 @@ consider_file(struct watcher *w, const char *rel, const struct stat *st,
 
 static void fse_cb(uv_fs_event_t *h, const char *name, int events, int status);
 
+/* dfd: the folder, opened beneath the root.  inotify takes a path: the
+ * descriptor's /proc entry names that very folder, where a path could
+ * lead through a folder swapped for a symlink since. */
 static int
-add_watch(struct watcher *w, const char *rel)
+add_watch(struct watcher *w, const char *rel, int dfd)
 {
 	char path[PATH_MAX];
 	struct wdir *d;
@@ -248,7 +266,15 @@ add_watch(struct watcher *w, const char *rel)
 	}
 #ifdef __linux__
 	if (w->backend == BACKEND_INOTIFY) {
-		int wd = inotify_add_watch(w->ifd, path, INOTIFY_MASK);
+		char fdpath[64];
+		int wd = -1;
+
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", dfd);
+		if (dfd >= 0)
+			wd = inotify_add_watch(w->ifd, fdpath,
+			    INOTIFY_MASK & ~IN_DONT_FOLLOW);
+		if (wd == -1 && (dfd < 0 || errno == ENOENT))
+			wd = inotify_add_watch(w->ifd, path, INOTIFY_MASK);
 		if (wd == -1) {
 			rc = -errno;
 			goto fail;
@@ -344,10 +370,35 @@ too_long(struct watcher *w, const char *rel, const char *name)
 	}
 }
 
+static void walk_timer_cb(uv_timer_t *t);
+
+/* Short of descriptors or memory: not a fact about the folder.  The walk
+ * is done again once the shortage may be over, so no file that landed
+ * meanwhile is left without an outcome. */
+static bool
+walk_short(struct watcher *w, const char *rel, int err)
+{
+	if (err != EMFILE && err != ENFILE && err != ENOMEM)
+		return false;
+	if (!w->walk_short)
+		log_msg(w->lg, LOG_WARN, "scan_error", "%s: %s; walking again "
+		    "in %d ms", rel[0] ? rel : ".", strerror(err),
+		    WALK_RETRY_MS);
+	w->walk_short = true;
+	if (!w->closing && !uv_is_active((uv_handle_t *)&w->walk_timer))
+		uv_timer_start(&w->walk_timer, walk_timer_cb, WALK_RETRY_MS, 0);
+	return true;
+}
+
+/* One folder beneath the root (no symlink at any level), listed with a
+ * single descriptor that is closed before its sub-folders are walked: a
+ * deep tree costs no more descriptors than a flat one. */
 static void
 walk_dir(struct watcher *w, const char *rel, struct watcher_scan_stats *st)
 {
-	char path[PATH_MAX], child[PATH_MAX];
+	char child[PATH_MAX];
+	struct batch_queue subs;
+	struct batch_item *it;
 	struct dirent *de;
 	struct stat sb;
 	DIR *dir;
@@ -355,22 +406,31 @@ walk_dir(struct watcher *w, const char *rel, struct watcher_scan_stats *st)
 
 	if (excluded(w, rel))
 		return;
+	if ((dfd = beneath_open(w->root_fd, rel, O_RDONLY | O_DIRECTORY,
+	    0)) < 0) {
+		if (!walk_short(w, rel, -dfd) && dfd != -ENOENT &&
+		    dfd != -ENOTDIR)
+			log_msg(w->lg, LOG_WARN, "scan_error", "%s: %s",
+			    rel[0] ? rel : ".", dfd == -ELOOP ? "a folder on "
+			    "its path is a symbolic link (not followed)" :
+			    strerror(-dfd));
+		return;
+	}
 	/* Watch before listing: a file that lands in between is then seen
 	 * by the listing or by an event, never by neither. */
-	if ((rc = add_watch(w, rel)) < 0 && rc != -ENOENT && rc != -ENOTDIR)
+	if ((rc = add_watch(w, rel, dfd)) < 0 && rc != -ENOENT &&
+	    rc != -ENOTDIR)
 		watch_failed(w, rel, rc);
-	if (abs_path(w, rel, path, sizeof(path)) < 0)
-		return;
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd == -1 || (dir = fdopendir(dfd)) == NULL) {
-		if (dfd != -1)
-			close(dfd);
-		if (errno != ENOENT)
+	if ((dir = fdopendir(dfd)) == NULL) {
+		rc = errno;
+		close(dfd);
+		if (!walk_short(w, rel, rc))
 			log_msg(w->lg, LOG_WARN, "scan_error", "%s: %s",
-			    rel[0] ? rel : ".", strerror(errno));
+			    rel[0] ? rel : ".", strerror(rc));
 		return;
 	}
 	st->dirs++;
+	batch_queue_init(&subs);
 	while ((de = readdir(dir)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -382,13 +442,19 @@ walk_dir(struct watcher *w, const char *rel, struct watcher_scan_stats *st)
 		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
-			walk_dir(w, child, st);
+			if (batch_queue_push(&subs, child, 0) < 0)
+				walk_short(w, rel, ENOMEM);
 		} else {
 			st->files++;
 			consider_file(w, child, &sb, WATCHER_SCAN, st);
 		}
 	}
 	closedir(dir);
+	while ((it = batch_queue_pop(&subs)) != NULL) {
+		walk_dir(w, it->rel, st);
+		batch_item_free(it);
+	}
+	batch_queue_free(&subs);
 }
 
 static void
@@ -398,12 +464,23 @@ full_walk(struct watcher *w, const char *reason)
 	uint64_t t0 = time_wall_ms();
 
 	w->walking = true;
+	w->walk_short = false;
 	st.reason = reason;
 	walk_dir(w, "", &st);
 	st.ms = time_wall_ms() - t0;
 	w->walking = false;
 	if (w->cb.on_scan_done)
 		w->cb.on_scan_done(w->ud, &st);
+}
+
+static void
+walk_timer_cb(uv_timer_t *t)
+{
+	struct watcher *w = t->data;
+
+	if (w->walking || w->root_gone)
+		return;
+	full_walk(w, "retry after a walk ran short of descriptors");
 }
 
 static void
@@ -506,10 +583,16 @@ root_check(uv_timer_t *t)
 	struct watcher *w = t->data;
 	struct stat sb;
 
+	int fd;
+
 	/* A timer, not a busy loop: the folder may be gone for long. */
-	if (stat(w->root, &sb) == -1 || !S_ISDIR(sb.st_mode))
+	if (stat(w->root, &sb) == -1 || !S_ISDIR(sb.st_mode) ||
+	    (fd = beneath_root(w->root)) < 0)
 		return;
 	uv_timer_stop(t);
+	/* The descriptor held names the deleted folder. */
+	close(w->root_fd);
+	w->root_fd = fd;
 	w->root_gone = false;
 	log_msg(w->lg, LOG_INFO, "input_back", "INPUT_DIR %s is back: "
 	    "watching and walking it again", w->root);
@@ -533,7 +616,7 @@ root_lost(struct watcher *w)
 static void
 handle_event(struct watcher *w, const struct inotify_event *ev)
 {
-	char rel[PATH_MAX], path[PATH_MAX];
+	char rel[PATH_MAX];
 	bool is_dir = ev->mask & IN_ISDIR;
 	struct pending_move *m;
 	struct wdir *d;
@@ -611,8 +694,8 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 		}
 		/* A symlink or FIFO is complete when created: there will be
 		 * no close-after-write for it. */
-		if (abs_path(w, rel, path, sizeof(path)) == 0 &&
-		    lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		if (beneath_lstat(w->root_fd, rel, &sb) == 0 &&
+		    !S_ISREG(sb.st_mode))
 			w->cb.on_file(w->ud, rel, WATCHER_EVENT);
 		return;
 	}
@@ -658,17 +741,18 @@ fse_cb(uv_fs_event_t *h, const char *name, int events, int status)
 {
 	struct wdir *d = h->data;
 	struct watcher *w = d->w;
-	char rel[PATH_MAX], path[PATH_MAX];
+	char rel[PATH_MAX];
 	struct stat sb;
+	int rc;
 
 	(void)events;
 	if (status < 0 || name == NULL)
 		return;
 	if (pathmap_join(rel, sizeof(rel), d->rel, name) < 0 ||
-	    excluded(w, rel) || abs_path(w, rel, path, sizeof(path)) < 0)
+	    excluded(w, rel))
 		return;
-	if (lstat(path, &sb) == -1) {
-		if (errno == ENOENT) {
+	if ((rc = beneath_lstat(w->root_fd, rel, &sb)) < 0) {
+		if (rc == -ENOENT) {
 			struct wdir *gone = find_dir_rel(w, rel);
 			batch_queue_remove(&w->settling, rel);
 			if (gone)
@@ -762,6 +846,11 @@ watcher_start(struct watcher **wp, uv_loop_t *loop, const struct config *cfg,
 		free(w);
 		return rc;
 	}
+	if ((w->root_fd = beneath_root(w->root)) < 0) {
+		rc = w->root_fd;
+		free(w);
+		return rc;
+	}
 	rel_if_inside(w->root, cfg->output_dir, w->excl_out,
 	    sizeof(w->excl_out));
 	if (cfg->source_action == ACTION_MOVE)
@@ -796,8 +885,9 @@ watcher_start(struct watcher **wp, uv_loop_t *loop, const struct config *cfg,
 	uv_timer_init(loop, &w->rescan_timer);
 	uv_timer_init(loop, &w->startup);
 	uv_timer_init(loop, &w->root_timer);
+	uv_timer_init(loop, &w->walk_timer);
 	w->move_timer.data = w->settle_timer.data = w->rescan_timer.data =
-	    w->startup.data = w->root_timer.data = w;
+	    w->startup.data = w->root_timer.data = w->walk_timer.data = w;
 #ifdef __linux__
 	if (w->backend == BACKEND_INOTIFY) {
 		if ((w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
@@ -836,6 +926,7 @@ fail:
 	uv_close((uv_handle_t *)&w->rescan_timer, NULL);
 	uv_close((uv_handle_t *)&w->startup, NULL);
 	uv_close((uv_handle_t *)&w->root_timer, NULL);
+	uv_close((uv_handle_t *)&w->walk_timer, NULL);
 	/* The handles above are closed by the loop; w leaks rather than
 	 * being freed under them (start-up failure ends the process). */
 	return rc;
@@ -871,6 +962,7 @@ handle_closed(uv_handle_t *h)
 	batch_queue_free(&w->settling);
 	if (w->ifd != -1)
 		close(w->ifd);
+	close(w->root_fd);
 	free(w->dirs);
 	free(w);
 }
@@ -887,7 +979,8 @@ watcher_stop(struct watcher *w)
 		free(m->rel);
 		free(m);
 	}
-	w->closing = 5;
+	w->closing = 6;
+	uv_close((uv_handle_t *)&w->walk_timer, handle_closed);
 	uv_close((uv_handle_t *)&w->root_timer, handle_closed);
 	uv_close((uv_handle_t *)&w->move_timer, handle_closed);
 	uv_close((uv_handle_t *)&w->settle_timer, handle_closed);
