@@ -690,7 +690,9 @@ def _build(o, rng, bases, count, outside, svg_port, big, work):
     with open(os.path.join(links, b"real.jpg"), "wb") as f:
         f.write(jpg)
     o.record("links/real.jpg", "link-target-inside", "done", size=size)
-    link("inside.jpg", "real.jpg", "symlink-inside", "done", size=size)
+    # The threat model: no symlink is followed, even one that stays inside.
+    link("inside.jpg", "real.jpg", "symlink-inside", "failed",
+         error="symbolic link")
     link("outside-abs.jpg", secret_jpg, "symlink-outside-absolute",
          "failed", error="outside")
     link("outside-rel.jpg", os.fsdecode(rel_out), "symlink-outside-relative",
@@ -705,7 +707,8 @@ def _build(o, rng, bases, count, outside, svg_port, big, work):
     link("loop-b.jpg", "loop-a.jpg", "symlink-loop", "failed")
     link("self.jpg", "self.jpg", "symlink-self-loop", "failed")
     link("dir-loop", ".", "symlink-dir-loop", "ignored")
-    link("up-loop.jpg", "..", "symlink-to-folder-inside", "ignored")
+    link("up-loop.jpg", "..", "symlink-to-folder-inside", "failed",
+         error="symbolic link")
 
     # special/
     sp = o.path("special")
