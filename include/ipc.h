@@ -96,6 +96,10 @@ struct ipc_job {
 	/* The file the supervisor inspected: the worker refuses another one
 	 * found at src (swapped since).  Both 0: not checked. */
 	uint64_t src_dev, src_ino;
+	/* The roots the supervisor holds open, likewise: an OUTPUT_DIR nested
+	 * in INPUT_DIR can be swapped for a link by a dropper, and the worker
+	 * opens the roots by path. */
+	uint64_t in_root_dev, in_root_ino, out_root_dev, out_root_ino;
 	int64_t max_pixels;
 	int64_t src_mtime_ns;	/* copied to outputs' mtime (up-to-date check) */
 	char background[32];
@@ -105,7 +109,12 @@ struct ipc_job {
 
 /* IPC_FAILED_OUTPUT: the image was fine but its thumbnail could not be
  * written (disk full, folder not writable): worth retrying later. */
-enum ipc_status { IPC_OK = 0, IPC_FAILED = 1, IPC_FAILED_OUTPUT = 2 };
+/* IPC_REPLACED: the name held another file than the one inspected (by
+ * device and inode) when the worker opened it; nothing was read.  The
+ * supervisor inspects the new file afresh rather than trust checks made on
+ * the old one (its size, its type). */
+enum ipc_status { IPC_OK = 0, IPC_FAILED = 1, IPC_FAILED_OUTPUT = 2,
+    IPC_REPLACED = 3 };
 
 struct ipc_result {
 	uint8_t status;		/* enum ipc_status */

@@ -427,6 +427,7 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 	char abs[PATH_MAX], out[PATH_MAX], orel[PATH_MAX];
 	const struct config *cfg = d->cfg;
 	struct uptodate_stat us;
+	struct stat rst;
 	bool qualify, force, stale = false;
 	int i, rc;
 
@@ -501,6 +502,14 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 		    d->out_root);
 		in->job->src_dev = (uint64_t)in->st.st_dev;
 		in->job->src_ino = (uint64_t)in->st.st_ino;
+		if (fstat(d->in_fd, &rst) == 0) {
+			in->job->in_root_dev = (uint64_t)rst.st_dev;
+			in->job->in_root_ino = (uint64_t)rst.st_ino;
+		}
+		if (fstat(d->out_fd, &rst) == 0) {
+			in->job->out_root_dev = (uint64_t)rst.st_dev;
+			in->job->out_root_ino = (uint64_t)rst.st_ino;
+		}
 		in->job->max_pixels = cfg->max_pixels;
 		in->job->src_mtime_ns = ts_ns(&in->st.st_mtim);
 		snprintf(in->job->background, sizeof(in->job->background),
@@ -1092,6 +1101,13 @@ on_result(void *ud, int worker, struct batch_item *it,
 			siblings(d, it->rel, recheck_sibling, true);
 		if (!batch_queue_contains(&d->redo, it->rel))
 			apply_source_action(d, it);
+	} else if (res->status == IPC_REPLACED) {
+		/* Another file took the name after it was inspected: that
+		 * version ends unread, and the file there now is inspected
+		 * afresh (its own size and type) and made. */
+		outcome_skipped(d, it->rel, "replaced before it was read; the "
+		    "file now there is made next");
+		batch_queue_push(&d->redo, it->rel, 0);
 	} else if (res->status == IPC_FAILED_OUTPUT) {
 		/* Not the image's fault: not remembered as failed, and tried
 		 * again once the disk may have room (or the folder rights). */

@@ -325,6 +325,10 @@ ipc_job_encode(struct ipc_writer *w, const struct ipc_job *job)
 	ipc_put_str(w, job->out_root);
 	ipc_put_i64(w, (int64_t)job->src_dev);
 	ipc_put_i64(w, (int64_t)job->src_ino);
+	ipc_put_i64(w, (int64_t)job->in_root_dev);
+	ipc_put_i64(w, (int64_t)job->in_root_ino);
+	ipc_put_i64(w, (int64_t)job->out_root_dev);
+	ipc_put_i64(w, (int64_t)job->out_root_ino);
 	ipc_put_i64(w, job->max_pixels);
 	ipc_put_i64(w, job->src_mtime_ns);
 	ipc_put_str(w, job->background);
@@ -360,6 +364,10 @@ ipc_job_decode(const uint8_t *p, size_t len, struct ipc_job *job)
 	ipc_get_str(&r, job->out_root, sizeof(job->out_root));
 	job->src_dev = (uint64_t)ipc_get_i64(&r);
 	job->src_ino = (uint64_t)ipc_get_i64(&r);
+	job->in_root_dev = (uint64_t)ipc_get_i64(&r);
+	job->in_root_ino = (uint64_t)ipc_get_i64(&r);
+	job->out_root_dev = (uint64_t)ipc_get_i64(&r);
+	job->out_root_ino = (uint64_t)ipc_get_i64(&r);
 	job->max_pixels = ipc_get_i64(&r);
 	job->src_mtime_ns = ipc_get_i64(&r);
 	ipc_get_str(&r, job->background, sizeof(job->background));
@@ -386,7 +394,7 @@ ipc_job_decode(const uint8_t *p, size_t len, struct ipc_job *job)
 int
 ipc_result_encode(struct ipc_writer *w, const struct ipc_result *res)
 {
-	if (res->status > IPC_FAILED_OUTPUT ||
+	if (res->status > IPC_REPLACED ||
 	    !field_ok(res->error, sizeof(res->error)) ||
 	    res->noutputs > IPC_MAX_OUTPUTS)
 		return -EINVAL;
@@ -415,7 +423,7 @@ ipc_result_decode(const uint8_t *p, size_t len, struct ipc_result *res)
 	res->noutputs = ipc_get_u32(&r);
 	res->out_bytes = ipc_get_i64(&r);
 	if (r.err == 0 &&
-	    (res->status > IPC_FAILED_OUTPUT || res->noutputs > IPC_MAX_OUTPUTS))
+	    (res->status > IPC_REPLACED || res->noutputs > IPC_MAX_OUTPUTS))
 		return -EBADMSG;
 	return ipc_reader_end(&r);
 }

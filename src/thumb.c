@@ -865,6 +865,25 @@ cmp_area(const void *a, const void *b)
 	    *(const int *)a - *(const int *)b;
 }
 
+/* Opens a root of the job by its path and checks it is the folder the
+ * supervisor holds (both ids 0: not checked).  fd, or -errno (-ESTALE:
+ * another folder, or a link to one, took the path). */
+static int
+open_root(const char *path, uint64_t dev, uint64_t ino)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = beneath_root(path[0] != '\0' ? path : "/")) < 0)
+		return fd;
+	if ((dev != 0 || ino != 0) && (fstat(fd, &st) != 0 ||
+	    (uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 /* Opens job->src beneath the input root, following no symlink at any
  * level (a folder swapped for a link to /secret mid-batch must not be
  * read through), without blocking (a FIFO named x.jpg), and checks it is
@@ -880,7 +899,12 @@ open_source(const struct ipc_job *job, struct stat *st,
 		fail(res, "source is not below the input folder");
 		return -1;
 	}
-	root = beneath_root(job->in_root[0] != '\0' ? job->in_root : "/");
+	root = open_root(job->in_root, job->in_root_dev, job->in_root_ino);
+	if (root == -ESTALE) {
+		fail(res, "the input folder was replaced since the file was "
+		    "queued");
+		return -1;
+	}
 	if (root < 0) {
 		fail(res, "cannot open the input folder: %s", strerror(-root));
 		return -1;
@@ -908,6 +932,7 @@ open_source(const struct ipc_job *job, struct stat *st,
 	    ((uint64_t)st->st_dev != job->src_dev ||
 	    (uint64_t)st->st_ino != job->src_ino)) {
 		fail(res, "source was replaced since it was queued");
+		res->status = IPC_REPLACED;
 		close(fd);
 		return -1;
 	}
@@ -1147,9 +1172,12 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 
 	/* Every output is written beneath the output root, pinned once:
 	 * a symlink planted in the output tree is never followed. */
-	out_root = beneath_root(job->out_root[0] != '\0' ? job->out_root : "/");
+	out_root = open_root(job->out_root, job->out_root_dev,
+	    job->out_root_ino);
 	if (out_root < 0) {
-		fail_output(res, job->out_root, -out_root, NULL);
+		fail_output(res, job->out_root, -out_root, out_root == -ESTALE ?
+		    "OUTPUT_DIR was replaced by another folder or a link" :
+		    NULL);
 		goto out;
 	}
 	for (uint32_t k = 0; k < nout; k++) {

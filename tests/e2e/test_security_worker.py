@@ -238,3 +238,56 @@ def test_jpeg_metadata_segments_bounded(daemons):
     assert "JPEG metadata" in e["error"], e
     write_file(d.input / "fine.jpg", jpg[:2] + seg * 4 + jpg[2:])
     d.wait_done("fine.jpg")
+
+
+def test_file_swapped_after_inspection_is_inspected_again(daemons, tmp_path):
+    """A small file passes the supervisor's checks; while its job waits in
+    the worker, a file over MAX_FILE_SIZE is renamed over it.  The worker
+    reads neither (the name holds another inode than the one inspected):
+    the first version ends `skipped`, and the new file gets its own checks
+    and fails them.  Without the check the big file was decoded."""
+    name = "x__slow__.jpg"
+    d = daemons.start(hooks=True, workers=1, args=["--max-file-size", "40K"])
+    small, big = jpeg_bytes(160, 120), jpeg_bytes(1600, 1200)
+    assert len(small) < 40 * 1024 < len(big)
+    write_file(d.input / name, small)
+    worker_in_hook(d)
+    write_file(tmp_path / "big.jpg", big)
+    os.rename(tmp_path / "big.jpg", d.input / name)
+    deadline = time.monotonic() + TIMEOUT + SLOW_S
+    while True:
+        mine = [e for e in d.outcomes() if e["file"] == name]
+        if len(mine) >= 2:
+            break
+        assert time.monotonic() < deadline, f"{mine}\n" + d.describe()
+        time.sleep(0.1)
+    d.quiet(0.5)
+    mine = [e for e in d.outcomes() if e["file"] == name]
+    assert [e["event"] for e in mine] == ["skipped", "failed"], mine
+    assert "replaced" in mine[0]["reason"], mine
+    assert "MAX_FILE_SIZE" in mine[1]["error"], mine
+    assert outputs_of(d.output) == [], outputs_of(d.output)
+
+
+def test_nested_output_root_swapped_for_a_link_mid_job(daemons, tmp_path):
+    """OUTPUT_DIR inside INPUT_DIR is the dropper's to rename: while a job
+    waits in the worker, in/out becomes a link to a folder elsewhere.  The
+    worker opens the output root by its path, so it checks it is still the
+    folder the supervisor holds; nothing is written through the link."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    d = daemons.make(hooks=True, workers=1,
+                     output_dir=tmp_path / "root" / "in" / "out")
+    d.input = tmp_path / "root" / "in"
+    d.cmd[d.cmd.index("--input-dir") + 1] = str(d.input)
+    d.input.mkdir(parents=True, exist_ok=True)
+    d.start()
+    write_file(d.input / "x__slow__.jpg", jpeg_bytes(640, 480))
+    worker_in_hook(d)
+    os.rename(d.input / "out", d.input / "out.old")
+    os.symlink(elsewhere, d.input / "out")
+    e = d.wait_outcome("x__slow__.jpg", timeout=TIMEOUT + SLOW_S)
+    assert os.listdir(elsewhere) == [], \
+        f"written through the link: {os.listdir(elsewhere)}\n" + d.describe()
+    assert e["event"] == "failed" and "OUTPUT_DIR was replaced" in \
+        e["error"], f"{e}\n" + d.describe()

@@ -27,6 +27,10 @@ make_job(void)
 	strcpy(job->out_root, "/out");
 	job->src_dev = UINT64_MAX;
 	job->src_ino = (uint64_t)1 << 63;
+	job->in_root_dev = 1;
+	job->in_root_ino = 2;
+	job->out_root_dev = 3;
+	job->out_root_ino = UINT64_MAX - 1;
 	job->max_pixels = INT64_MAX;
 	job->src_mtime_ns = INT64_MIN;
 	strcpy(job->background, "#ffffff");
@@ -58,6 +62,10 @@ assert_jobs_equal(const struct ipc_job *a, const struct ipc_job *b)
 	assert_string_equal(a->out_root, b->out_root);
 	assert_true(a->src_dev == b->src_dev);
 	assert_true(a->src_ino == b->src_ino);
+	assert_true(a->in_root_dev == b->in_root_dev);
+	assert_true(a->in_root_ino == b->in_root_ino);
+	assert_true(a->out_root_dev == b->out_root_dev);
+	assert_true(a->out_root_ino == b->out_root_ino);
 	assert_true(a->max_pixels == b->max_pixels);
 	assert_true(a->src_mtime_ns == b->src_mtime_ns);
 	assert_string_equal(a->background, b->background);
@@ -570,6 +578,10 @@ craft_job(struct ipc_writer *w, uint32_t noutputs, uint32_t written,
 	ipc_put_str(w, "/out");
 	ipc_put_i64(w, 7);	/* src_dev */
 	ipc_put_i64(w, 42);	/* src_ino */
+	ipc_put_i64(w, 0);	/* the roots' dev and ino: unchecked */
+	ipc_put_i64(w, 0);
+	ipc_put_i64(w, 0);
+	ipc_put_i64(w, 0);
 	ipc_put_i64(w, 100000000);
 	ipc_put_i64(w, 1700000000000000000);
 	ipc_put_str(w, "255,255,255");
@@ -659,7 +671,11 @@ test_job_src_with_nul_rejected(void **state)
 	ipc_put_u8(&w, 'c');
 	ipc_put_str(&w, "/");	/* in_root */
 	ipc_put_str(&w, "/o");	/* out_root */
-	ipc_put_i64(&w, 0);	/* src_dev, src_ino */
+	ipc_put_i64(&w, 0);	/* src_dev, src_ino, the roots' ids */
+	ipc_put_i64(&w, 0);
+	ipc_put_i64(&w, 0);
+	ipc_put_i64(&w, 0);
+	ipc_put_i64(&w, 0);
 	ipc_put_i64(&w, 0);
 	ipc_put_i64(&w, 0);
 	ipc_put_i64(&w, 0);
@@ -691,8 +707,11 @@ test_result_field_validation(void **state)
 	nout_off = 1 + 4 + 4 + 4 + 4 + 1;
 	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), 0);
 
-	w.buf[status_off] = 3;
+	w.buf[status_off] = IPC_REPLACED + 1;
 	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), -EBADMSG);
+	w.buf[status_off] = IPC_REPLACED;
+	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), 0);
+	assert_int_equal(res.status, IPC_REPLACED);
 	w.buf[status_off] = IPC_FAILED_OUTPUT;
 	assert_int_equal(ipc_result_decode(w.buf, w.len, &res), 0);
 	assert_int_equal(res.status, IPC_FAILED_OUTPUT);
@@ -732,7 +751,7 @@ test_encoders_refuse_what_decoders_reject(void **state)
 	ipc_writer_free(&w);
 
 	memset(&res, 0, sizeof(res));
-	res.status = 3;
+	res.status = IPC_REPLACED + 1;
 	assert_int_equal(ipc_result_encode(&w, &res), -EINVAL);
 	res.status = 0;
 	res.noutputs = IPC_MAX_OUTPUTS + 1;

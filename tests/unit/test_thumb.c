@@ -132,7 +132,8 @@ run_fail(const struct ipc_job *job, struct ipc_result *res,
 	 * image's: it has its own status so the supervisor retries it. */
 	assert_int_equal(res->status,
 	    strncmp(prefix, "cannot write thumbnail", 22) == 0 ?
-	    IPC_FAILED_OUTPUT : IPC_FAILED);
+	    IPC_FAILED_OUTPUT : strncmp(prefix, "source was replaced", 19) == 0 ?
+	    IPC_REPLACED : IPC_FAILED);
 	if (strncmp(res->error, prefix, strlen(prefix)) != 0)
 		fail_msg("error \"%s\" does not start with \"%s\"",
 		    res->error, prefix);
