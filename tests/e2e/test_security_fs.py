@@ -11,6 +11,7 @@ import socket
 import time
 
 import pytest
+from test_security_worker import worker_in_hook
 
 from conftest import SCALE, image_info, make_jpeg, make_png, write_file
 
@@ -30,10 +31,12 @@ def test_folder_swapped_for_symlink_while_queued(daemons, tmp_path, action):
     d = daemons.start(workers=1, hooks=True,
                       args=["--source-action", action, "--done-dir", done])
     make_jpeg(d.input / "big__slow__.jpg", 320, 240)
-    time.sleep(0.6 * SCALE)          # in the worker's hands, sleeping
+    worker_in_hook(d)                # in the worker's hands, sleeping 4 s
     os.mkdir(d.input / "sub")
     make_jpeg(d.input / "sub" / "x.jpg", 320, 240)
-    time.sleep(0.3 * SCALE)          # picked up and queued behind it
+    # A new folder's walk holds a file younger than SETTLE_MS (500 ms) on
+    # a timer: past it, the file is queued behind the sleeping job.
+    time.sleep(0.9)
     os.rename(d.input / "sub", d.input / "sub.old")
     os.symlink(secret, d.input / "sub")
     e = d.wait_outcome("sub/x.jpg")
@@ -205,27 +208,29 @@ def free_port():
 
 
 def test_walk_short_of_descriptors_is_retried(daemons, tmp_path):
-    """Idle HTTP clients use up the supervisor's descriptors (a low
-    RLIMIT_NOFILE) while a folder holding a file is moved in: the walk of
-    that folder fails with EMFILE.  Once the clients are gone, the file
-    still gets its outcome."""
-    port = free_port()
-    d = daemons.make(workers=1,
-                     args=["--http-listen", f"127.0.0.1:{port}"])
+    """Descriptors run out (a low RLIMIT_NOFILE, held by idle control
+    socket clients: HTTP clients can no longer take them, see
+    test_security_http_limits.py) while a folder holding a file is moved
+    in: the walk of that folder fails with EMFILE.  Once the clients are
+    gone, the file still gets its outcome."""
+    d = daemons.make(workers=1)
     d.cmd = ["prlimit", "--nofile=48:48", "--"] + d.cmd
     d.start()
-    d.wait_event("http_listen")
+    sock = str(d.root / "run" / "thumbwatch.sock")
     stage = tmp_path / "stage" / "late"
     stage.mkdir(parents=True)
     make_jpeg(stage / "x.jpg", 320, 240)
     socks = []
     try:
-        for _ in range(80):
-            s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        for _ in range(60):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(sock)
             socks.append(s)
-        time.sleep(0.5 * SCALE)
+        time.sleep(0.5)
         os.rename(stage, d.input / "late")
-        time.sleep(1.5 * SCALE)
+        time.sleep(1.5)
+        assert not [e for e in d.outcomes() if e["file"] == "late/x.jpg"], \
+            "the walk was not short of descriptors: the test proves nothing"
     finally:
         for s in socks:
             s.close()
