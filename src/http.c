@@ -136,6 +136,10 @@ struct upfile {
 	/* after the rename */
 	char stored[NAME_MAX + 1];
 	uint64_t id;
+	/* This file refused on its own (415, or 500 when it could not be
+	 * stored): the other files of its request still are. */
+	int status;
+	char reason[160];
 };
 
 struct req {
@@ -640,16 +644,19 @@ upfile_begin(struct req *r, const char *name)
 	r->cur_open = true;
 }
 
-/* An error that names the part it is about, so a client that sent
- * several files knows which one was refused. */
+/* Refuses one file of a request, not the request: its bytes go (the
+ * rest of its part is read and dropped) and the answer names it with
+ * its reason, while the files before and after it are stored. */
 static void
 upfile_fail(struct req *r, struct upfile *f, int status, const char *msg)
 {
-	char m[sizeof(r->error)];
-
-	snprintf(m, sizeof(m), "%.150s: %s", f->raw[0] ? f->raw : f->name,
-	    msg);
-	req_fail(r, status, m);
+	if (f->status)
+		return;
+	f->status = status;
+	snprintf(f->reason, sizeof(f->reason), "%s", msg);
+	upfile_discard(f);
+	if (f == &r->files[r->nfiles - 1])
+		r->cur_open = false;
 }
 
 static void
@@ -689,7 +696,7 @@ upfile_data(struct req *r, const char *data, size_t size)
 		if (f->headlen < sizeof(f->head))
 			return;
 		upfile_sniff(r, f);
-		if (r->status)
+		if (r->status || f->status)
 			return;
 	}
 	if (size > 0 && fs_write_all(f->fd, data, size) < 0)
@@ -710,7 +717,7 @@ upfile_end(struct req *r)
 		return;
 	}
 	upfile_sniff(r, f);
-	if (r->status)
+	if (r->status || f->status)
 		return;
 	if (close(f->fd) == -1) {
 		f->fd = -1;
@@ -875,13 +882,25 @@ add_urls(struct http_server *h, struct json_buf *b, const char *rel,
 	free(outs);
 }
 
+/* The client's own name of f, for answers about it. */
+static const char *
+upfile_label(const struct upfile *f)
+{
+	return f->raw[0] ? f->raw : f->name;
+}
+
+/* Answers per file: 202 when every file was stored, 207 (Multi-Status)
+ * when some were and some were refused, and when none was the first
+ * refused file's status, its error naming it.  Each entry carries its
+ * own http_status; a refused one its client name and reason. */
 static enum MHD_Result
 upload_finish(struct req *r, struct MHD_Connection *c)
 {
 	struct http_server *h = r->h;
+	struct upfile *bad = NULL;
 	struct json_buf b, *j;
-	char num[48];
-	int i, rc;
+	char num[48], msg[sizeof(r->error) + 160];
+	int i, rc, nok = 0;
 
 	if (r->pp) {
 		MHD_destroy_post_processor(r->pp);
@@ -899,12 +918,22 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 	for (i = 0; i < r->nfiles; i++) {
 		struct upfile *f = &r->files[i];
 		json_open(&b, NULL, '{');
-		if ((rc = upfile_store(h, f)) < 0) {
+		if (!f->status && (rc = upfile_store(h, f)) < 0) {
 			upfile_discard(f);
-			json_str(&b, "error", strerror(-rc));
+			f->status = 500;
+			snprintf(f->reason, sizeof(f->reason), "cannot store "
+			    "in INPUT_DIR: %s", strerror(-rc));
+		}
+		if (f->status) {
+			if (bad == NULL)
+				bad = f;
+			json_str(&b, "name", upfile_label(f));
+			json_int(&b, "http_status", f->status);
+			json_str(&b, "reason", f->reason);
 			json_close(&b, '}');
 			continue;
 		}
+		nok++;
 		f->id = job_new(h, f->stored);
 		h->n_uploads++;
 		if ((j = log_begin(h->lg, LOG_INFO, "upload")) != NULL) {
@@ -918,6 +947,7 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 		snprintf(num, sizeof(num), "%" PRIu64, f->id);
 		json_str(&b, "id", num);
 		json_str(&b, "name", f->stored);
+		json_int(&b, "http_status", 202);
 		json_int(&b, "bytes", f->bytes);
 		json_str(&b, "type", f->type);
 		snprintf(num, sizeof(num), "/jobs/%" PRIu64, f->id);
@@ -926,9 +956,18 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 		json_close(&b, '}');
 	}
 	json_close(&b, ']');
+	if (bad != NULL && nok == 0) {
+		/* Nothing stored: an error as every other, listing the files
+		 * too. */
+		snprintf(msg, sizeof(msg), "%.150s: %s", upfile_label(bad),
+		    bad->reason);
+		json_str(&b, "error", msg);
+		json_int(&b, "status", bad->status);
+	}
 	json_end(&b);
 	json_raw(&b, "\n", 1);
-	return send_json(c, 202, &b);
+	return send_json(c, bad == NULL ? 202 : nok > 0 ? 207 :
+	    (unsigned)bad->status, &b);
 }
 
 static enum MHD_Result
