@@ -145,6 +145,7 @@ struct upfile {
 struct req {
 	struct http_server *h;
 	bool upload, counted, raw;
+	bool get, answered;		/* a GET (or HEAD), answered */
 	struct MHD_PostProcessor *pp;
 	int status;			/* an error to answer, or 0 */
 	char error[256];
@@ -543,10 +544,11 @@ send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 }
 
 /* The route a URL belongs to, as HTTP_PUBLIC names it.  "healthz" (a
- * load balancer's probe) and "page" (static HTML holding no data; its
+ * load balancer's probe), "page" (static HTML holding no data; its
  * requests carry the token typed into it, since a browser cannot send a
- * header when it opens a page) are always open, "upload" never; ""
- * is no route (404 for everyone: no data behind it). */
+ * header when it opens a page) and "favicon" (asked for by the browser
+ * with no token, and holding nothing) are always open, "upload" never;
+ * "" is no route (404 for everyone: no data behind it). */
 static const char *
 route_of(const char *url)
 {
@@ -554,6 +556,8 @@ route_of(const char *url)
 		return "page";
 	if (strcmp(url, "/healthz") == 0)
 		return "healthz";
+	if (strcmp(url, "/favicon.ico") == 0)
+		return "favicon";
 	if (strcmp(url, "/upload") == 0)
 		return "upload";
 	if (strcmp(url, "/metrics") == 0)
@@ -562,7 +566,7 @@ route_of(const char *url)
 		return "status";
 	if (strcmp(url, "/events") == 0)
 		return "events";
-	if (strncmp(url, "/jobs/", 6) == 0)
+	if (strcmp(url, "/jobs") == 0 || strncmp(url, "/jobs/", 6) == 0)
 		return "jobs";
 	if (strncmp(url, "/thumbnails/", 12) == 0)
 		return "thumbnails";
@@ -579,6 +583,7 @@ authorised(struct http_server *h, struct MHD_Connection *c, const char *url)
 
 	if (!h->cfg->http_token[0] || !route[0] ||
 	    strcmp(route, "healthz") == 0 || strcmp(route, "page") == 0 ||
+	    strcmp(route, "favicon") == 0 ||
 	    (strcmp(route, "upload") != 0 &&
 	    httputil_list_has(h->cfg->http_public, route)))
 		return true;
@@ -1057,6 +1062,103 @@ get_job(struct http_server *h, struct MHD_Connection *c, const char *sid)
 	return send_json(c, 200, &b);
 }
 
+#define JOBS_PAGE	50		/* GET /jobs without ?limit= */
+#define JOBS_PAGE_MAX	1000
+
+/* A query parameter as a whole decimal number, or def when absent; false
+ * when present and not a number (a typo should not read as "all"). */
+static bool
+query_u64(struct MHD_Connection *c, const char *key, uint64_t def,
+    uint64_t *v)
+{
+	const char *s;
+	char *end;
+
+	s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+	*v = def;
+	if (s == NULL)
+		return true;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* GET /jobs[?limit=N][&before=ID]: the jobs table newest first, a page
+ * at a time; "next" is the URL of the page after this one, while older
+ * jobs remain. */
+static enum MHD_Result
+get_jobs(struct http_server *h, struct MHD_Connection *c)
+{
+	struct json_buf b;
+	struct job *j;
+	uint64_t limit, before, id, n = 0;
+	char num[64];
+
+	if (!query_u64(c, "limit", JOBS_PAGE, &limit) || limit == 0 ||
+	    limit > JOBS_PAGE_MAX)
+		return send_error(c, 400, "limit: a number from 1 to 1000");
+	if (!query_u64(c, "before", UINT64_MAX, &before))
+		return send_error(c, 400, "before: a job id");
+	json_init(&b);
+	json_begin(&b);
+	json_open(&b, "jobs", '[');
+	id = before == 0 ? 0 : before <= h->next_id ? before - 1 : h->next_id;
+	for (; id > 0 && id + JOBS_MAX > h->next_id; id--) {
+		if ((j = job_by_id(h, id)) == NULL)
+			continue;
+		if (n == limit)
+			break;
+		n++;
+		json_open(&b, NULL, '{');
+		snprintf(num, sizeof(num), "%" PRIu64, j->id);
+		json_str(&b, "id", num);
+		json_str(&b, "name", j->rel);
+		json_str(&b, "status", state_names[j->state]);
+		if (j->reason)
+			json_str(&b, "reason", j->reason);
+		if (j->state == J_DONE)
+			json_int(&b, "ms", j->ms);
+		json_close(&b, '}');
+	}
+	json_close(&b, ']');
+	if (n == limit && id > 0 && id + JOBS_MAX > h->next_id) {
+		/* id is the newest job not listed. */
+		snprintf(num, sizeof(num), "/jobs?limit=%" PRIu64 "&before=%"
+		    PRIu64, limit, id + 1);
+		json_str(&b, "next", num);
+	}
+	json_end(&b);
+	json_raw(&b, "\n", 1);
+	return send_json(c, 200, &b);
+}
+
+/* The browser asks for it on its own, without the token: a tiny icon
+ * (an SVG, which browsers take at this name) rather than a 404 or 401
+ * in every page's console. */
+static enum MHD_Result
+get_favicon(struct MHD_Connection *c)
+{
+	static const char icon[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+	    "viewBox=\"0 0 16 16\"><rect x=\"1\" y=\"3\" width=\"14\" "
+	    "height=\"10\" rx=\"2\" fill=\"#2b6cb0\"/><circle cx=\"5\" "
+	    "cy=\"7\" r=\"1.5\" fill=\"#fff\"/><path d=\"M3 12l4-4 3 3 "
+	    "2-2 2 3z\" fill=\"#fff\"/></svg>\n";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(sizeof(icon) - 1,
+	    (void *)(uintptr_t)icon, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "image/svg+xml");
+	MHD_add_response_header(r, "Cache-Control", "max-age=86400");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static bool
 safe_rel(const char *p)
 {
@@ -1081,12 +1183,13 @@ static enum MHD_Result
 get_thumbnail(struct http_server *h, struct MHD_Connection *c,
     const char *rel)
 {
-	char etag[96], lm[64];
-	const char *inm, *ims;
+	char etag[96], lm[64], cr[96];
+	const char *inm, *ims, *rh, *ir;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	struct stat sb;
-	int root, fd;
+	uint64_t off = 0, len;
+	int root, fd, rg = 0;
 
 	/* Opened beneath OUTPUT_DIR with no symlink at any level (a dropper
 	 * can plant links when OUTPUT_DIR is in reach), non-blocking so a
@@ -1124,7 +1227,30 @@ get_thumbnail(struct http_server *h, struct MHD_Connection *c,
 		MHD_destroy_response(r);
 		return ret;
 	}
-	r = MHD_create_response_from_fd64((uint64_t)sb.st_size, fd);
+	/* One range (a resumed download, a viewer's seek); several are
+	 * answered with the whole file, as RFC 9110 allows.  If-Range with
+	 * another validator (the file changed since) also gets it whole. */
+	len = (uint64_t)sb.st_size;
+	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
+	ir = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Range");
+	if (rh != NULL && (ir == NULL || strcmp(ir, etag) == 0 ||
+	    strcmp(ir, lm) == 0))
+		rg = httputil_parse_range(rh, (uint64_t)sb.st_size, &off, &len);
+	if (rg < 0) {
+		close(fd);
+		snprintf(cr, sizeof(cr), "bytes */%lld", (long long)sb.st_size);
+		r = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
+		if (r == NULL)
+			return MHD_NO;
+		MHD_add_response_header(r, "Content-Range", cr);
+		MHD_add_response_header(r, "Accept-Ranges", "bytes");
+		ret = MHD_queue_response(c, 416, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	/* MHD sends len bytes from off itself (sendfile where it can). */
+	r = MHD_create_response_from_fd_at_offset64(len, fd, off);
 	if (r == NULL) {
 		close(fd);
 		return MHD_NO;
@@ -1134,7 +1260,13 @@ get_thumbnail(struct http_server *h, struct MHD_Connection *c,
 	MHD_add_response_header(r, "ETag", etag);
 	MHD_add_response_header(r, "Last-Modified", lm);
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	ret = MHD_queue_response(c, 200, r);
+	MHD_add_response_header(r, "Accept-Ranges", "bytes");
+	if (rg > 0) {
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%lld",
+		    off, off + len - 1, (long long)sb.st_size);
+		MHD_add_response_header(r, "Content-Range", cr);
+	}
+	ret = MHD_queue_response(c, rg > 0 ? 206 : 200, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -1437,6 +1569,36 @@ http_publish(struct http_server *h, const char *event, const char *json,
 
 /* ---- dispatch ------------------------------------------------------- */
 
+/* A GET is answered on MHD's second call, once the request is wholly
+ * read: an answer queued on the first call is "early" to MHD, which then
+ * closes the connection after it instead of keeping it alive. */
+static enum MHD_Result
+get_route(struct http_server *h, struct MHD_Connection *c, const char *url)
+{
+	if (!authorised(h, c, url))
+		return send_error(c, 401, "missing or wrong bearer token");
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+		return send_buf(c, 200, "text/html; charset=utf-8",
+		    (const char *)http_index_html, http_index_html_len);
+	if (strcmp(url, "/favicon.ico") == 0)
+		return get_favicon(c);
+	if (strcmp(url, "/healthz") == 0)
+		return get_healthz(h, c);
+	if (strcmp(url, "/metrics") == 0)
+		return get_metrics(h, c);
+	if (strcmp(url, "/status") == 0)
+		return get_status(h, c);
+	if (strcmp(url, "/events") == 0)
+		return get_events(h, c);
+	if (strcmp(url, "/jobs") == 0)
+		return get_jobs(h, c);
+	if (strncmp(url, "/jobs/", 6) == 0)
+		return get_job(h, c, url + 6);
+	if (strncmp(url, "/thumbnails/", 12) == 0)
+		return get_thumbnail(h, c, url + 12);
+	return send_error(c, 404, "not found");
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -1452,31 +1614,29 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		r->h = h;
 		*con_cls = r;
-		/* A wrong method says nothing about the data: 405 first. */
+		/* A wrong method says nothing about the data: 405 first.
+		 * These answers come before the body is read, and MHD closes
+		 * the connection after them: the body is never taken. */
 		if (strcmp(url, "/upload") == 0 && strcmp(method, "POST") != 0)
 			return send_error(c, 405, "POST only");
 		if (strcmp(url, "/upload") != 0 && !get)
 			return send_error(c, 405, "GET only");
+		if (get) {
+			r->get = true;
+			return MHD_YES;		/* answered below */
+		}
 		if (!authorised(h, c, url))
 			return send_error(c, 401, "missing or wrong bearer token");
-		if (strcmp(url, "/upload") == 0)
-			return upload_start(h, r, c);
-		if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
-			return send_buf(c, 200, "text/html; charset=utf-8",
-			    (const char *)http_index_html, http_index_html_len);
-		if (strcmp(url, "/healthz") == 0)
-			return get_healthz(h, c);
-		if (strcmp(url, "/metrics") == 0)
-			return get_metrics(h, c);
-		if (strcmp(url, "/status") == 0)
-			return get_status(h, c);
-		if (strcmp(url, "/events") == 0)
-			return get_events(h, c);
-		if (strncmp(url, "/jobs/", 6) == 0)
-			return get_job(h, c, url + 6);
-		if (strncmp(url, "/thumbnails/", 12) == 0)
-			return get_thumbnail(h, c, url + 12);
-		return send_error(c, 404, "not found");
+		return upload_start(h, r, c);
+	}
+	if (r->get) {
+		/* A GET's body, if any, is dropped unread: the answer goes
+		 * now, early, and the connection closes after it. */
+		*upload_data_size = 0;
+		if (r->answered)
+			return MHD_YES;
+		r->answered = true;
+		return get_route(h, c, url);
 	}
 	if (!r->counted)
 		return MHD_YES;	/* an answer is queued; the body is dropped */
