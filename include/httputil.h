@@ -61,6 +61,13 @@ void httputil_http_date(char *out, size_t cap, time_t t);
 time_t httputil_parse_http_date(const char *s);
 /* Whether an If-None-Match header value lists etag (or is "*"). */
 bool httputil_etag_match(const char *header, const char *etag);
+/* A Range header against a file of size bytes (RFC 9110 14.2): 1 and
+ * the one range asked for (*off, *len) when it is a single satisfiable
+ * "bytes=A-B", "bytes=A-" or "bytes=-N"; 0 when the header is to be
+ * ignored (not bytes, malformed, or several ranges: the whole file is
+ * served); -1 when no byte of it is in the file (416). */
+int httputil_parse_range(const char *header, uint64_t size, uint64_t *off,
+    uint64_t *len);
 
 /* A growable text buffer (Prometheus text, URLs); JSON is json.h's. */
 struct strbuf {

@@ -136,11 +136,16 @@ struct upfile {
 	/* after the rename */
 	char stored[NAME_MAX + 1];
 	uint64_t id;
+	/* This file refused on its own (415, or 500 when it could not be
+	 * stored): the other files of its request still are. */
+	int status;
+	char reason[160];
 };
 
 struct req {
 	struct http_server *h;
 	bool upload, counted, raw;
+	bool get, answered;		/* a GET (or HEAD), answered */
 	struct MHD_PostProcessor *pp;
 	int status;			/* an error to answer, or 0 */
 	char error[256];
@@ -539,10 +544,11 @@ send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
 }
 
 /* The route a URL belongs to, as HTTP_PUBLIC names it.  "healthz" (a
- * load balancer's probe) and "page" (static HTML holding no data; its
+ * load balancer's probe), "page" (static HTML holding no data; its
  * requests carry the token typed into it, since a browser cannot send a
- * header when it opens a page) are always open, "upload" never; ""
- * is no route (404 for everyone: no data behind it). */
+ * header when it opens a page) and "favicon" (asked for by the browser
+ * with no token, and holding nothing) are always open, "upload" never;
+ * "" is no route (404 for everyone: no data behind it). */
 static const char *
 route_of(const char *url)
 {
@@ -550,6 +556,8 @@ route_of(const char *url)
 		return "page";
 	if (strcmp(url, "/healthz") == 0)
 		return "healthz";
+	if (strcmp(url, "/favicon.ico") == 0)
+		return "favicon";
 	if (strcmp(url, "/upload") == 0)
 		return "upload";
 	if (strcmp(url, "/metrics") == 0)
@@ -558,7 +566,7 @@ route_of(const char *url)
 		return "status";
 	if (strcmp(url, "/events") == 0)
 		return "events";
-	if (strncmp(url, "/jobs/", 6) == 0)
+	if (strcmp(url, "/jobs") == 0 || strncmp(url, "/jobs/", 6) == 0)
 		return "jobs";
 	if (strncmp(url, "/thumbnails/", 12) == 0)
 		return "thumbnails";
@@ -575,6 +583,7 @@ authorised(struct http_server *h, struct MHD_Connection *c, const char *url)
 
 	if (!h->cfg->http_token[0] || !route[0] ||
 	    strcmp(route, "healthz") == 0 || strcmp(route, "page") == 0 ||
+	    strcmp(route, "favicon") == 0 ||
 	    (strcmp(route, "upload") != 0 &&
 	    httputil_list_has(h->cfg->http_public, route)))
 		return true;
@@ -640,16 +649,19 @@ upfile_begin(struct req *r, const char *name)
 	r->cur_open = true;
 }
 
-/* An error that names the part it is about, so a client that sent
- * several files knows which one was refused. */
+/* Refuses one file of a request, not the request: its bytes go (the
+ * rest of its part is read and dropped) and the answer names it with
+ * its reason, while the files before and after it are stored. */
 static void
 upfile_fail(struct req *r, struct upfile *f, int status, const char *msg)
 {
-	char m[sizeof(r->error)];
-
-	snprintf(m, sizeof(m), "%.150s: %s", f->raw[0] ? f->raw : f->name,
-	    msg);
-	req_fail(r, status, m);
+	if (f->status)
+		return;
+	f->status = status;
+	snprintf(f->reason, sizeof(f->reason), "%s", msg);
+	upfile_discard(f);
+	if (f == &r->files[r->nfiles - 1])
+		r->cur_open = false;
 }
 
 static void
@@ -689,7 +701,7 @@ upfile_data(struct req *r, const char *data, size_t size)
 		if (f->headlen < sizeof(f->head))
 			return;
 		upfile_sniff(r, f);
-		if (r->status)
+		if (r->status || f->status)
 			return;
 	}
 	if (size > 0 && fs_write_all(f->fd, data, size) < 0)
@@ -710,7 +722,7 @@ upfile_end(struct req *r)
 		return;
 	}
 	upfile_sniff(r, f);
-	if (r->status)
+	if (r->status || f->status)
 		return;
 	if (close(f->fd) == -1) {
 		f->fd = -1;
@@ -875,13 +887,25 @@ add_urls(struct http_server *h, struct json_buf *b, const char *rel,
 	free(outs);
 }
 
+/* The client's own name of f, for answers about it. */
+static const char *
+upfile_label(const struct upfile *f)
+{
+	return f->raw[0] ? f->raw : f->name;
+}
+
+/* Answers per file: 202 when every file was stored, 207 (Multi-Status)
+ * when some were and some were refused, and when none was the first
+ * refused file's status, its error naming it.  Each entry carries its
+ * own http_status; a refused one its client name and reason. */
 static enum MHD_Result
 upload_finish(struct req *r, struct MHD_Connection *c)
 {
 	struct http_server *h = r->h;
+	struct upfile *bad = NULL;
 	struct json_buf b, *j;
-	char num[48];
-	int i, rc;
+	char num[48], msg[sizeof(r->error) + 160];
+	int i, rc, nok = 0;
 
 	if (r->pp) {
 		MHD_destroy_post_processor(r->pp);
@@ -899,12 +923,22 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 	for (i = 0; i < r->nfiles; i++) {
 		struct upfile *f = &r->files[i];
 		json_open(&b, NULL, '{');
-		if ((rc = upfile_store(h, f)) < 0) {
+		if (!f->status && (rc = upfile_store(h, f)) < 0) {
 			upfile_discard(f);
-			json_str(&b, "error", strerror(-rc));
+			f->status = 500;
+			snprintf(f->reason, sizeof(f->reason), "cannot store "
+			    "in INPUT_DIR: %s", strerror(-rc));
+		}
+		if (f->status) {
+			if (bad == NULL)
+				bad = f;
+			json_str(&b, "name", upfile_label(f));
+			json_int(&b, "http_status", f->status);
+			json_str(&b, "reason", f->reason);
 			json_close(&b, '}');
 			continue;
 		}
+		nok++;
 		f->id = job_new(h, f->stored);
 		h->n_uploads++;
 		if ((j = log_begin(h->lg, LOG_INFO, "upload")) != NULL) {
@@ -918,6 +952,7 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 		snprintf(num, sizeof(num), "%" PRIu64, f->id);
 		json_str(&b, "id", num);
 		json_str(&b, "name", f->stored);
+		json_int(&b, "http_status", 202);
 		json_int(&b, "bytes", f->bytes);
 		json_str(&b, "type", f->type);
 		snprintf(num, sizeof(num), "/jobs/%" PRIu64, f->id);
@@ -926,9 +961,18 @@ upload_finish(struct req *r, struct MHD_Connection *c)
 		json_close(&b, '}');
 	}
 	json_close(&b, ']');
+	if (bad != NULL && nok == 0) {
+		/* Nothing stored: an error as every other, listing the files
+		 * too. */
+		snprintf(msg, sizeof(msg), "%.150s: %s", upfile_label(bad),
+		    bad->reason);
+		json_str(&b, "error", msg);
+		json_int(&b, "status", bad->status);
+	}
 	json_end(&b);
 	json_raw(&b, "\n", 1);
-	return send_json(c, 202, &b);
+	return send_json(c, bad == NULL ? 202 : nok > 0 ? 207 :
+	    (unsigned)bad->status, &b);
 }
 
 static enum MHD_Result
@@ -1018,6 +1062,103 @@ get_job(struct http_server *h, struct MHD_Connection *c, const char *sid)
 	return send_json(c, 200, &b);
 }
 
+#define JOBS_PAGE	50		/* GET /jobs without ?limit= */
+#define JOBS_PAGE_MAX	1000
+
+/* A query parameter as a whole decimal number, or def when absent; false
+ * when present and not a number (a typo should not read as "all"). */
+static bool
+query_u64(struct MHD_Connection *c, const char *key, uint64_t def,
+    uint64_t *v)
+{
+	const char *s;
+	char *end;
+
+	s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+	*v = def;
+	if (s == NULL)
+		return true;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* GET /jobs[?limit=N][&before=ID]: the jobs table newest first, a page
+ * at a time; "next" is the URL of the page after this one, while older
+ * jobs remain. */
+static enum MHD_Result
+get_jobs(struct http_server *h, struct MHD_Connection *c)
+{
+	struct json_buf b;
+	struct job *j;
+	uint64_t limit, before, id, n = 0;
+	char num[64];
+
+	if (!query_u64(c, "limit", JOBS_PAGE, &limit) || limit == 0 ||
+	    limit > JOBS_PAGE_MAX)
+		return send_error(c, 400, "limit: a number from 1 to 1000");
+	if (!query_u64(c, "before", UINT64_MAX, &before))
+		return send_error(c, 400, "before: a job id");
+	json_init(&b);
+	json_begin(&b);
+	json_open(&b, "jobs", '[');
+	id = before == 0 ? 0 : before <= h->next_id ? before - 1 : h->next_id;
+	for (; id > 0 && id + JOBS_MAX > h->next_id; id--) {
+		if ((j = job_by_id(h, id)) == NULL)
+			continue;
+		if (n == limit)
+			break;
+		n++;
+		json_open(&b, NULL, '{');
+		snprintf(num, sizeof(num), "%" PRIu64, j->id);
+		json_str(&b, "id", num);
+		json_str(&b, "name", j->rel);
+		json_str(&b, "status", state_names[j->state]);
+		if (j->reason)
+			json_str(&b, "reason", j->reason);
+		if (j->state == J_DONE)
+			json_int(&b, "ms", j->ms);
+		json_close(&b, '}');
+	}
+	json_close(&b, ']');
+	if (n == limit && id > 0 && id + JOBS_MAX > h->next_id) {
+		/* id is the newest job not listed. */
+		snprintf(num, sizeof(num), "/jobs?limit=%" PRIu64 "&before=%"
+		    PRIu64, limit, id + 1);
+		json_str(&b, "next", num);
+	}
+	json_end(&b);
+	json_raw(&b, "\n", 1);
+	return send_json(c, 200, &b);
+}
+
+/* The browser asks for it on its own, without the token: a tiny icon
+ * (an SVG, which browsers take at this name) rather than a 404 or 401
+ * in every page's console. */
+static enum MHD_Result
+get_favicon(struct MHD_Connection *c)
+{
+	static const char icon[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+	    "viewBox=\"0 0 16 16\"><rect x=\"1\" y=\"3\" width=\"14\" "
+	    "height=\"10\" rx=\"2\" fill=\"#2b6cb0\"/><circle cx=\"5\" "
+	    "cy=\"7\" r=\"1.5\" fill=\"#fff\"/><path d=\"M3 12l4-4 3 3 "
+	    "2-2 2 3z\" fill=\"#fff\"/></svg>\n";
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(sizeof(icon) - 1,
+	    (void *)(uintptr_t)icon, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "image/svg+xml");
+	MHD_add_response_header(r, "Cache-Control", "max-age=86400");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static bool
 safe_rel(const char *p)
 {
@@ -1042,12 +1183,13 @@ static enum MHD_Result
 get_thumbnail(struct http_server *h, struct MHD_Connection *c,
     const char *rel)
 {
-	char etag[96], lm[64];
-	const char *inm, *ims;
+	char etag[96], lm[64], cr[96];
+	const char *inm, *ims, *rh, *ir;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	struct stat sb;
-	int root, fd;
+	uint64_t off = 0, len;
+	int root, fd, rg = 0;
 
 	/* Opened beneath OUTPUT_DIR with no symlink at any level (a dropper
 	 * can plant links when OUTPUT_DIR is in reach), non-blocking so a
@@ -1085,7 +1227,30 @@ get_thumbnail(struct http_server *h, struct MHD_Connection *c,
 		MHD_destroy_response(r);
 		return ret;
 	}
-	r = MHD_create_response_from_fd64((uint64_t)sb.st_size, fd);
+	/* One range (a resumed download, a viewer's seek); several are
+	 * answered with the whole file, as RFC 9110 allows.  If-Range with
+	 * another validator (the file changed since) also gets it whole. */
+	len = (uint64_t)sb.st_size;
+	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
+	ir = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Range");
+	if (rh != NULL && (ir == NULL || strcmp(ir, etag) == 0 ||
+	    strcmp(ir, lm) == 0))
+		rg = httputil_parse_range(rh, (uint64_t)sb.st_size, &off, &len);
+	if (rg < 0) {
+		close(fd);
+		snprintf(cr, sizeof(cr), "bytes */%lld", (long long)sb.st_size);
+		r = MHD_create_response_from_buffer(0, NULL,
+		    MHD_RESPMEM_PERSISTENT);
+		if (r == NULL)
+			return MHD_NO;
+		MHD_add_response_header(r, "Content-Range", cr);
+		MHD_add_response_header(r, "Accept-Ranges", "bytes");
+		ret = MHD_queue_response(c, 416, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	/* MHD sends len bytes from off itself (sendfile where it can). */
+	r = MHD_create_response_from_fd_at_offset64(len, fd, off);
 	if (r == NULL) {
 		close(fd);
 		return MHD_NO;
@@ -1095,7 +1260,13 @@ get_thumbnail(struct http_server *h, struct MHD_Connection *c,
 	MHD_add_response_header(r, "ETag", etag);
 	MHD_add_response_header(r, "Last-Modified", lm);
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	ret = MHD_queue_response(c, 200, r);
+	MHD_add_response_header(r, "Accept-Ranges", "bytes");
+	if (rg > 0) {
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%lld",
+		    off, off + len - 1, (long long)sb.st_size);
+		MHD_add_response_header(r, "Content-Range", cr);
+	}
+	ret = MHD_queue_response(c, rg > 0 ? 206 : 200, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -1398,6 +1569,36 @@ http_publish(struct http_server *h, const char *event, const char *json,
 
 /* ---- dispatch ------------------------------------------------------- */
 
+/* A GET is answered on MHD's second call, once the request is wholly
+ * read: an answer queued on the first call is "early" to MHD, which then
+ * closes the connection after it instead of keeping it alive. */
+static enum MHD_Result
+get_route(struct http_server *h, struct MHD_Connection *c, const char *url)
+{
+	if (!authorised(h, c, url))
+		return send_error(c, 401, "missing or wrong bearer token");
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+		return send_buf(c, 200, "text/html; charset=utf-8",
+		    (const char *)http_index_html, http_index_html_len);
+	if (strcmp(url, "/favicon.ico") == 0)
+		return get_favicon(c);
+	if (strcmp(url, "/healthz") == 0)
+		return get_healthz(h, c);
+	if (strcmp(url, "/metrics") == 0)
+		return get_metrics(h, c);
+	if (strcmp(url, "/status") == 0)
+		return get_status(h, c);
+	if (strcmp(url, "/events") == 0)
+		return get_events(h, c);
+	if (strcmp(url, "/jobs") == 0)
+		return get_jobs(h, c);
+	if (strncmp(url, "/jobs/", 6) == 0)
+		return get_job(h, c, url + 6);
+	if (strncmp(url, "/thumbnails/", 12) == 0)
+		return get_thumbnail(h, c, url + 12);
+	return send_error(c, 404, "not found");
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -1413,31 +1614,29 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		r->h = h;
 		*con_cls = r;
-		/* A wrong method says nothing about the data: 405 first. */
+		/* A wrong method says nothing about the data: 405 first.
+		 * These answers come before the body is read, and MHD closes
+		 * the connection after them: the body is never taken. */
 		if (strcmp(url, "/upload") == 0 && strcmp(method, "POST") != 0)
 			return send_error(c, 405, "POST only");
 		if (strcmp(url, "/upload") != 0 && !get)
 			return send_error(c, 405, "GET only");
+		if (get) {
+			r->get = true;
+			return MHD_YES;		/* answered below */
+		}
 		if (!authorised(h, c, url))
 			return send_error(c, 401, "missing or wrong bearer token");
-		if (strcmp(url, "/upload") == 0)
-			return upload_start(h, r, c);
-		if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
-			return send_buf(c, 200, "text/html; charset=utf-8",
-			    (const char *)http_index_html, http_index_html_len);
-		if (strcmp(url, "/healthz") == 0)
-			return get_healthz(h, c);
-		if (strcmp(url, "/metrics") == 0)
-			return get_metrics(h, c);
-		if (strcmp(url, "/status") == 0)
-			return get_status(h, c);
-		if (strcmp(url, "/events") == 0)
-			return get_events(h, c);
-		if (strncmp(url, "/jobs/", 6) == 0)
-			return get_job(h, c, url + 6);
-		if (strncmp(url, "/thumbnails/", 12) == 0)
-			return get_thumbnail(h, c, url + 12);
-		return send_error(c, 404, "not found");
+		return upload_start(h, r, c);
+	}
+	if (r->get) {
+		/* A GET's body, if any, is dropped unread: the answer goes
+		 * now, early, and the connection closes after it. */
+		*upload_data_size = 0;
+		if (r->answered)
+			return MHD_YES;
+		r->answered = true;
+		return get_route(h, c, url);
 	}
 	if (!r->counted)
 		return MHD_YES;	/* an answer is queued; the body is dropped */

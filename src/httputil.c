@@ -218,6 +218,72 @@ httputil_etag_match(const char *header, const char *etag)
 	return false;
 }
 
+/* Digits only (strtoull would take blanks and a sign); false on none
+ * or on overflow. */
+static bool
+range_num(const char **pp, uint64_t *v)
+{
+	const char *p = *pp;
+
+	*v = 0;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (*v > (UINT64_MAX - 9) / 10)
+			return false;
+		*v = *v * 10 + (uint64_t)(*p - '0');
+	}
+	*pp = p;
+	return true;
+}
+
+int
+httputil_parse_range(const char *header, uint64_t size, uint64_t *off,
+    uint64_t *len)
+{
+	const char *p = header;
+	uint64_t a, b;
+
+	if (strncasecmp(p, "bytes=", 6) != 0)
+		return 0;
+	p += 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '-') {
+		/* The last N bytes. */
+		p++;
+		if (!range_num(&p, &b))
+			return 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p)
+			return 0;	/* several ranges, or junk */
+		if (b == 0 || size == 0)
+			return -1;
+		if (b > size)
+			b = size;
+		*off = size - b;
+		*len = b;
+		return 1;
+	}
+	if (!range_num(&p, &a) || *p++ != '-')
+		return 0;
+	b = UINT64_MAX;
+	if (*p >= '0' && *p <= '9' && (!range_num(&p, &b) || b < a))
+		return 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p)
+		return 0;
+	if (a >= size)
+		return -1;
+	if (b >= size)
+		b = size - 1;
+	*off = a;
+	*len = b - a + 1;
+	return 1;
+}
+
 /* ---- strbuf ---------------------------------------------------------- */
 
 void

@@ -163,6 +163,40 @@ static void test_validators(void **state)
 	assert_int_equal(httputil_parse_http_date("yesterday"), -1);
 }
 
+static void test_range(void **state)
+{
+	uint64_t off = 0, len = 0;
+
+	(void)state;
+	assert_int_equal(httputil_parse_range("bytes=0-9", 100, &off, &len), 1);
+	assert_true(off == 0 && len == 10);
+	assert_int_equal(httputil_parse_range("bytes=90-", 100, &off, &len), 1);
+	assert_true(off == 90 && len == 10);
+	assert_int_equal(httputil_parse_range("bytes=50-500", 100, &off, &len),
+	    1);
+	assert_true(off == 50 && len == 50);
+	assert_int_equal(httputil_parse_range("bytes=-30", 100, &off, &len), 1);
+	assert_true(off == 70 && len == 30);
+	assert_int_equal(httputil_parse_range("bytes=-300", 100, &off, &len),
+	    1);
+	assert_true(off == 0 && len == 100);
+	/* Unsatisfiable: 416. */
+	assert_int_equal(httputil_parse_range("bytes=100-", 100, &off, &len),
+	    -1);
+	assert_int_equal(httputil_parse_range("bytes=-0", 100, &off, &len), -1);
+	assert_int_equal(httputil_parse_range("bytes=0-", 0, &off, &len), -1);
+	/* Ignored: the whole file. */
+	assert_int_equal(httputil_parse_range("bytes=0-1,5-6", 100, &off, &len),
+	    0);
+	assert_int_equal(httputil_parse_range("bytes=9-1", 100, &off, &len), 0);
+	assert_int_equal(httputil_parse_range("items=0-1", 100, &off, &len), 0);
+	assert_int_equal(httputil_parse_range("bytes=+1-2", 100, &off, &len),
+	    0);
+	assert_int_equal(httputil_parse_range("bytes=-", 100, &off, &len), 0);
+	assert_int_equal(httputil_parse_range(
+	    "bytes=99999999999999999999-", 100, &off, &len), 0);
+}
+
 static void test_token_and_list(void **state)
 {
 	(void)state;
@@ -228,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_type_enabled),
 		cmocka_unit_test(test_content_type),
 		cmocka_unit_test(test_validators),
+		cmocka_unit_test(test_range),
 		cmocka_unit_test(test_strbuf_url),
 		cmocka_unit_test(test_token_and_list),
 		cmocka_unit_test(test_prometheus),
