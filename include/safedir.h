@@ -38,6 +38,10 @@ enum safedir_rule {
 int safedir_check(const char *what, const char *dir, enum safedir_rule rule,
     char *err, size_t errlen);
 
+/* safedir_check() of the folder that holds path ("." for a bare name). */
+int safedir_check_parent(const char *what, const char *path,
+    enum safedir_rule rule, char *err, size_t errlen);
+
 /* Is a file (or folder) owned by uid one we may trust: ours or root's? */
 bool safedir_owner_ok(uid_t uid);
 

@@ -1093,15 +1093,7 @@ static int
 socket_dir_check(const char *path, enum safedir_rule rule, char *err,
     size_t errlen)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
-		    (int)(slash - path), path);
-	return safedir_check("RUNTIME_DIR", dir, rule, err, errlen);
+	return safedir_check_parent("RUNTIME_DIR", path, rule, err, errlen);
 }
 
 /* What sits at path: 0 nothing (or a stale socket, now removed),

@@ -139,16 +139,8 @@ instance_lock_check(int *fd, const char *input_dir, char *err,
 int
 pidfile_dir_check(const char *path, char *err, size_t errlen)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
-		    (int)(slash - path), path);
-	return safedir_check("the pidfile's folder", dir, SAFEDIR_PRIVATE,
-	    err, errlen);
+	return safedir_check_parent("the pidfile's folder", path,
+	    SAFEDIR_PRIVATE, err, errlen);
 }
 
 /* The pid written in an open pidfile, or 0. */

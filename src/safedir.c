@@ -147,3 +147,18 @@ safedir_check(const char *what, const char *dir, enum safedir_rule rule,
 		leaf = false;
 	}
 }
+
+int
+safedir_check_parent(const char *what, const char *path,
+    enum safedir_rule rule, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+		    (int)(slash - path), path);
+	return safedir_check(what, dir, rule, err, errlen);
+}
