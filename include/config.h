@@ -107,6 +107,16 @@ struct config {
 int config_init(struct config *cfg);
 void config_free(struct config *cfg);
 
+/* After a reload: every key the running daemon was built around (the
+ * table's KEY_RESTART keys: folders, workers, sockets, the queue) keeps
+ * its running value in nc, and the names of those whose new value differs
+ * go to changed, ", "-separated ("" when none). */
+void config_keep_restart_keys(const struct config *running,
+    struct config *nc, char *changed, size_t len);
+
+/* Whether table key i takes effect only at the next start. */
+bool config_key_restart(size_t i);
+
 /* The table key nearest to name (edit distance, any case, without the
  * THUMBWATCH_ prefix) when it is close enough to be a typo, else NULL. */
 const char *config_closest_key(const char *name);

@@ -70,7 +70,13 @@ struct keydef {
 	long long min, max;		/* K_INT, K_INT64 */
 	const struct name_value *names;	/* K_ENUM, K_WORD; NULL-terminated */
 	const char *help;
+	unsigned flags;			/* KEY_RESTART */
 };
+
+/* The loop, the pool, the watcher, the log, the sockets and the queue are
+ * built around these: a reload keeps the running value (redis's
+ * IMMUTABLE_CONFIG). */
+#define KEY_RESTART	0x1
 
 /* K_ENUM values are stored with memcpy of an int: the enums must be one. */
 _Static_assert(sizeof(enum fit) == sizeof(int), "enum fit is not an int");
@@ -120,121 +126,142 @@ static const struct name_value gravities[] = {
 
 static const struct keydef keys[] = {
 	{ "INPUT_DIR", K_PATH, C(input_dir), "data/input", 0, 0, NULL,
-	  "folder watched for new images (subfolders included)" },
+	  "folder watched for new images (subfolders included)",
+	  KEY_RESTART },
 	{ "OUTPUT_DIR", K_PATH, C(output_dir), "data/output", 0, 0, NULL,
-	  "folder the thumbnails go to, mirroring the input tree" },
+	  "folder the thumbnails go to, mirroring the input tree",
+	  KEY_RESTART },
 	{ "LOG_FILE", K_PATH, C(log_file), "logs/thumbwatch.log", 0, 0, NULL,
-	  "JSON Lines log; reopened on SIGHUP for logrotate" },
+	  "JSON Lines log; reopened on SIGHUP for logrotate",
+	  KEY_RESTART },
 	{ "LOG_LEVEL", K_ENUM, C(log_level), "info", 0, 0, log_levels,
-	  "least severe level logged: debug, info, warn or error" },
+	  "least severe level logged: debug, info, warn or error", 0 },
 	{ "RUNTIME_DIR", K_PATH, C(runtime_dir), "run", 0, 0, NULL,
 	  "folder of the control socket (thumbwatch.sock, owner only) and "
-	  "the default pidfile" },
+	  "the default pidfile",
+	  KEY_RESTART },
 	{ "WORKERS", K_INT, C(workers), "0", 0, 256, NULL,
-	  "worker processes; 0 = one per CPU" },
+	  "worker processes; 0 = one per CPU",
+	  KEY_RESTART },
 	{ "BATCH_SIZE", K_INT, C(batch_size), "4", 1, 1024, NULL,
-	  "most images handed to one worker at a time" },
+	  "most images handed to one worker at a time", 0 },
 	{ "BATCH_WAIT_MS", K_INT, C(batch_wait_ms), "50", 0, 60000, NULL,
-	  "how long a part-filled batch waits for more files (ms)" },
+	  "how long a part-filled batch waits for more files (ms)", 0 },
 	{ "SETTLE_MS", K_INT, C(settle_ms), "500", 10, 600000, NULL,
-	  "fsevent backend: a file is complete once unchanged this long (ms)" },
+	  "fsevent backend: a file is complete once unchanged this long (ms)",
+	  KEY_RESTART },
 	{ "MAX_FILE_SIZE", K_SIZE, C(max_file_size), "512M", 0, INT64_MAX, NULL,
-	  "larger source files fail undecoded (bytes, K/M/G; 0 = no limit)" },
+	  "larger source files fail undecoded (bytes, K/M/G; 0 = no limit)",
+	  0 },
 	{ "MAX_PIXELS", K_INT64, C(max_pixels), "268402689", 1, 1LL << 40,
-	  NULL, "images whose first page has more width x height fail undecoded" },
+	  NULL, "images whose first page has more width x height fail undecoded",
+	  0 },
 	{ "IMAGE_TIMEOUT_MS", K_INT, C(image_timeout_ms), "60000", 100, 3600000,
-	  NULL, "a worker busy longer on one image is replaced (ms)" },
+	  NULL, "a worker busy longer on one image is replaced (ms)",
+	  KEY_RESTART },
 	{ "DRAIN_TIMEOUT_MS", K_INT, C(drain_timeout_ms), "30000", 0, 3600000,
-	  NULL, "on SIGTERM/SIGINT, time left to in-flight work (ms)" },
+	  NULL, "on SIGTERM/SIGINT, time left to in-flight work (ms)", 0 },
 	{ "STATS_INTERVAL_S", K_INT, C(stats_interval_s), "60", 0, 86400, NULL,
-	  "seconds between stats log lines; 0 = none" },
+	  "seconds between stats log lines; 0 = none", 0 },
 	{ "RESCAN_INTERVAL_S", K_INT, C(rescan_interval_s), "0", 0, 604800,
-	  NULL, "seconds between full rescans (network shares); 0 = none" },
+	  NULL, "seconds between full rescans (network shares); 0 = none", 0 },
 	{ "RETRY_INTERVAL_S", K_INT, C(retry_interval_s), "30", 1, 86400,
 	  NULL, "seconds before retrying what failed for outside reasons "
-	  "(disk full, folders inotify could not watch)" },
+	  "(disk full, folders inotify could not watch)", 0 },
 	{ "WORKER_MAX_IMAGES", K_INT, C(worker_max_images), "500", 0, 10000000,
 	  NULL, "images a worker makes before it is replaced (bounds memory "
-	  "growth); 0 = never" },
+	  "growth); 0 = never", 0 },
 	{ "WORKER_MEMORY_MB", K_INT, C(worker_memory_mb), "2048", 0, 1048576,
 	  NULL, "address-space limit of a worker in MiB (an image that needs "
-	  "more fails); 0 = none" },
+	  "more fails); 0 = none", 0 },
 	{ "EXTENSIONS", K_EXTLIST, C(extensions),
 	  "jpg,jpeg,png,webp,tif,tiff,gif,heic,heif,avif,jxl", 0, 0, NULL,
-	  "source file extensions processed, comma-separated, any case" },
+	  "source file extensions processed, comma-separated, any case",
+	  KEY_RESTART },
 	{ "OUTPUT_TEMPLATE", K_TEMPLATE, C(output_template),
 	  "{dir}/{stem}_{preset}.{ext}", 0, 0, NULL,
-	  "path below OUTPUT_DIR: {dir} {stem} {preset} {ext} {srcext}" },
+	  "path below OUTPUT_DIR: {dir} {stem} {preset} {ext} {srcext}", 0 },
 	{ "SOURCE_ACTION", K_ENUM, C(source_action), "keep", 0, 0,
-	  source_actions, "after success: keep, move (to DONE_DIR) or delete" },
+	  source_actions, "after success: keep, move (to DONE_DIR) or delete",
+	  0 },
 	{ "DONE_DIR", K_PATH, C(done_dir), "data/done", 0, 0, NULL,
-	  "where SOURCE_ACTION=move puts processed sources" },
+	  "where SOURCE_ACTION=move puts processed sources", 0 },
 	{ "MIRROR_DELETES", K_BOOL, C(mirror_deletes), "true", 0, 0, NULL,
-	  "deleting a source deletes its thumbnails" },
+	  "deleting a source deletes its thumbnails", 0 },
 	{ "MIRROR_MOVES", K_BOOL, C(mirror_moves), "true", 0, 0, NULL,
-	  "renaming a source in the input tree renames its thumbnails" },
+	  "renaming a source in the input tree renames its thumbnails", 0 },
 	{ "BACKGROUND", K_COLOUR, C(background), "255,255,255", 0, 0, NULL,
-	  "colour under transparent pixels in JPEG output (r,g,b or #rrggbb)" },
+	  "colour under transparent pixels in JPEG output (r,g,b or #rrggbb)",
+	  0 },
 	{ "WATCH_BACKEND", K_ENUM, C(watch_backend), "auto", 0, 0, backends,
 	  "auto (inotify, or poll on network filesystems), inotify, fsevent "
 	  "(portable, uses SETTLE_MS) or poll (rescan every "
-	  "RESCAN_INTERVAL_S)" },
+	  "RESCAN_INTERVAL_S)",
+	  KEY_RESTART },
 	{ "HTTP_LISTEN", K_LISTEN, C(http_listen), "", 0, 0, NULL,
 	  "address:port of the HTTP upload API and page, e.g. "
-	  "127.0.0.1:8080; empty = off" },
+	  "127.0.0.1:8080; empty = off",
+	  KEY_RESTART },
 	{ "HTTP_TOKEN", K_SECRET, C(http_token), "", 0, 0, NULL,
 	  "bearer token every HTTP route but /healthz and the page "
-	  "requires (see HTTP_PUBLIC); empty = none" },
+	  "requires (see HTTP_PUBLIC); empty = none", 0 },
 	{ "HTTP_PUBLIC", K_ROUTES, C(http_public), "", 0, 0, NULL,
 	  "with HTTP_TOKEN: routes still open without it, comma-separated: "
-	  "thumbnails, events, jobs, status, metrics; empty = none" },
+	  "thumbnails, events, jobs, status, metrics; empty = none", 0 },
 	{ "HTTP_MAX_UPLOAD", K_SIZE, C(http_max_upload), "64M", 1, INT64_MAX,
-	  NULL, "largest HTTP upload body (bytes, K/M/G); larger gets 413" },
+	  NULL, "largest HTTP upload body (bytes, K/M/G); larger gets 413", 0 },
 	{ "HTTP_MAX_UPLOADS", K_INT, C(http_max_uploads), "16", 1, 10000, NULL,
-	  "concurrent HTTP uploads; more get 429" },
+	  "concurrent HTTP uploads; more get 429", 0 },
 	{ "HTTP_MAX_CONNECTIONS", K_INT, C(http_max_connections), "0", 0,
 	  1000000, NULL, "open HTTP connections at once; 0 = min(1024, "
 	  "half of what RLIMIT_NOFILE leaves after the daemon's own reserve), "
-	  "which also caps a larger value" },
+	  "which also caps a larger value",
+	  KEY_RESTART },
 	{ "HTTP_MAX_PER_CLIENT", K_INT, C(http_max_per_client), "32", 1,
-	  1000000, NULL, "open HTTP connections from one client address" },
+	  1000000, NULL, "open HTTP connections from one client address",
+	  KEY_RESTART },
 	{ "HTTP_REQUEST_TIMEOUT_S", K_INT, C(http_request_timeout_s), "30", 1,
 	  3600, NULL, "a request must arrive whole within this (s); an idle "
 	  "connection is closed after it; an /events stream that stops "
-	  "draining is dropped after it" },
+	  "draining is dropped after it",
+	  KEY_RESTART },
 	{ "HTTP_MIN_UPLOAD_RATE", K_SIZE, C(http_min_upload_rate), "16K", 1,
 	  INT64_MAX, NULL, "each byte of an upload body adds 1/rate seconds "
-	  "to HTTP_REQUEST_TIMEOUT_S (bytes per second, K/M/G)" },
+	  "to HTTP_REQUEST_TIMEOUT_S (bytes per second, K/M/G)", 0 },
 	{ "QUEUE", K_QUEUE, C(queue), "local", 0, 0, NULL,
 	  "local, or redis://[:password@]host[:port][/db] to share the "
-	  "work of several machines through a Redis stream" },
+	  "work of several machines through a Redis stream",
+	  KEY_RESTART },
 	{ "ROLE", K_ENUM, C(role), "all", 0, 0, roles,
 	  "with a Redis QUEUE: all (watch and make thumbnails), watcher "
-	  "(only queue files) or worker (only make queued files)" },
+	  "(only queue files) or worker (only make queued files)",
+	  KEY_RESTART },
 	{ "REDIS_PASSWORD", K_SECRET, C(redis_password), "", 0, 0, NULL,
-	  "password sent with AUTH (overrides one in the QUEUE URL)" },
+	  "password sent with AUTH (overrides one in the QUEUE URL)",
+	  KEY_RESTART },
 	{ "REDIS_PREFIX", K_IDENT, C(redis_prefix), "thumbwatch", 0, 0, NULL,
 	  "Redis key names: PREFIX:jobs (stream), PREFIX:dead, PREFIX:seen:*; "
-	  "one per shared input tree" },
+	  "one per shared input tree",
+	  KEY_RESTART },
 	{ "REDIS_VISIBILITY_S", K_INT, C(redis_visibility_s), "60", 1, 86400,
 	  NULL, "a job silent this long (its node died) is taken over by "
-	  "another worker node (s)" },
+	  "another worker node (s)", 0 },
 	{ "REDIS_MAX_DELIVERIES", K_INT, C(redis_max_deliveries), "3", 1,
 	  1000, NULL, "a job taken over this many times goes to PREFIX:dead "
-	  "and ends as failed" },
+	  "and ends as failed", 0 },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))
 
 static const struct keydef preset_keys[] = {
-	{ "width", K_INT, P(width), NULL, 1, 16384, NULL, NULL },
-	{ "height", K_INT, P(height), NULL, 1, 16384, NULL, NULL },
-	{ "fit", K_ENUM, P(fit), "inside", 0, 0, fits, NULL },
-	{ "gravity", K_WORD, P(gravity), "centre", 0, 0, gravities, NULL },
-	{ "format", K_ENUM, P(format), "jpeg", 0, 0, formats, NULL },
-	{ "quality", K_INT, P(quality), "85", 1, 100, NULL, NULL },
-	{ "progressive", K_BOOL, P(progressive), "false", 0, 0, NULL, NULL },
-	{ "strip", K_BOOL, P(strip), "true", 0, 0, NULL, NULL },
+	{ "width", K_INT, P(width), NULL, 1, 16384, NULL, NULL, 0 },
+	{ "height", K_INT, P(height), NULL, 1, 16384, NULL, NULL, 0 },
+	{ "fit", K_ENUM, P(fit), "inside", 0, 0, fits, NULL, 0 },
+	{ "gravity", K_WORD, P(gravity), "centre", 0, 0, gravities, NULL, 0 },
+	{ "format", K_ENUM, P(format), "jpeg", 0, 0, formats, NULL, 0 },
+	{ "quality", K_INT, P(quality), "85", 1, 100, NULL, NULL, 0 },
+	{ "progressive", K_BOOL, P(progressive), "false", 0, 0, NULL, NULL, 0 },
+	{ "strip", K_BOOL, P(strip), "true", 0, 0, NULL, NULL, 0 },
 };
 
 #define NPRESET_KEYS	(sizeof(preset_keys) / sizeof(preset_keys[0]))
@@ -802,6 +829,43 @@ int config_init(struct config *cfg)
 	cfg->npresets = 1;
 	cfg->presets_from_file = false;
 	return 0;
+}
+
+static bool key_is_string(const struct keydef *k)
+{
+	return k->type != K_INT && k->type != K_INT64 && k->type != K_SIZE &&
+	    k->type != K_BOOL && k->type != K_ENUM;
+}
+
+void config_keep_restart_keys(const struct config *running,
+    struct config *nc, char *changed, size_t len)
+{
+	const char *a, *b;
+	size_t i, used = 0;
+	bool same;
+
+	if (len > 0)
+		changed[0] = '\0';
+	for (i = 0; i < NKEYS; i++) {
+		if (!(keys[i].flags & KEY_RESTART))
+			continue;
+		a = (const char *)running + keys[i].off;
+		b = (const char *)nc + keys[i].off;
+		same = key_is_string(&keys[i]) ? strcmp(a, b) == 0 :
+		    memcmp(a, b, keys[i].size) == 0;
+		if (same)
+			continue;
+		memcpy((char *)nc + keys[i].off, a, keys[i].size);
+		memcpy(nc->sources[i], running->sources[i], CONFIG_SOURCE_MAX);
+		if (used < len)
+			used += (size_t)snprintf(changed + used, len - used,
+			    "%s%s", used ? ", " : "", keys[i].name);
+	}
+}
+
+bool config_key_restart(size_t i)
+{
+	return i < NKEYS && (keys[i].flags & KEY_RESTART);
 }
 
 void config_free(struct config *cfg)

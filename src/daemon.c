@@ -1753,7 +1753,8 @@ reload(struct daemon *d)
 {
 	struct config nc, *c = d->cfg;
 	struct json_buf *j;
-	char err[1024];
+	char err[1024], changed[512];
+	char fp_before[CLUSTER_FP_LEN + 1], fp_after[CLUSTER_FP_LEN + 1];
 	int rc;
 
 	if (d->mode == DAEMON_RUN)
@@ -1771,38 +1772,14 @@ reload(struct daemon *d)
 		goto done;
 	}
 	/* What the loop, the pool and the watcher were built around needs a
-	 * restart; everything else applies now. */
-	if (strcmp(nc.input_dir, c->input_dir) || strcmp(nc.output_dir,
-	    c->output_dir) || strcmp(nc.log_file, c->log_file) ||
-	    strcmp(nc.runtime_dir, c->runtime_dir) ||
-	    nc.workers != c->workers || nc.watch_backend != c->watch_backend ||
-	    nc.settle_ms != c->settle_ms || nc.image_timeout_ms !=
-	    c->image_timeout_ms || strcmp(nc.extensions, c->extensions) ||
-	    strcmp(nc.http_listen, c->http_listen) ||
-	    strcmp(nc.queue, c->queue) || nc.role != c->role ||
-	    strcmp(nc.redis_password, c->redis_password) ||
-	    strcmp(nc.redis_prefix, c->redis_prefix))
-		log_msg(&d->lg, LOG_WARN, "reload_partial", "INPUT_DIR, "
-		    "OUTPUT_DIR, LOG_FILE, RUNTIME_DIR, WORKERS, WATCH_BACKEND, "
-		    "SETTLE_MS, IMAGE_TIMEOUT_MS, EXTENSIONS, HTTP_LISTEN, QUEUE, "
-		    "ROLE, REDIS_PASSWORD and REDIS_PREFIX take effect at the "
-		    "next start");
-	memcpy(nc.input_dir, c->input_dir, sizeof(nc.input_dir));
-	memcpy(nc.output_dir, c->output_dir, sizeof(nc.output_dir));
-	memcpy(nc.log_file, c->log_file, sizeof(nc.log_file));
-	memcpy(nc.runtime_dir, c->runtime_dir, sizeof(nc.runtime_dir));
+	 * restart (the table says which keys); everything else applies now. */
+	config_keep_restart_keys(c, &nc, changed, sizeof(changed));
+	if (changed[0] != '\0')
+		log_msg(&d->lg, LOG_WARN, "reload_partial", "%s take%s effect "
+		    "at the next start", changed, strchr(changed, ',') ? "" :
+		    "s");
 	memcpy(nc.pidfile, c->pidfile, sizeof(nc.pidfile));
-	memcpy(nc.extensions, c->extensions, sizeof(nc.extensions));
-	memcpy(nc.http_listen, c->http_listen, sizeof(nc.http_listen));
-	memcpy(nc.queue, c->queue, sizeof(nc.queue));
-	memcpy(nc.redis_password, c->redis_password,
-	    sizeof(nc.redis_password));
-	memcpy(nc.redis_prefix, c->redis_prefix, sizeof(nc.redis_prefix));
-	nc.role = c->role;
-	nc.workers = c->workers;
-	nc.watch_backend = c->watch_backend;
-	nc.settle_ms = c->settle_ms;
-	nc.image_timeout_ms = c->image_timeout_ms;
+	cluster_fingerprint(c, fp_before);
 	config_free(c);
 	*c = nc;
 	d->lg.level = c->log_level;
@@ -1815,8 +1792,10 @@ reload(struct daemon *d)
 		json_int(j, "presets", c->npresets);
 		log_commit(&d->lg);
 	}
-	/* A changed preset makes thumbnails stale: find them now. */
-	if (d->w)
+	/* A changed preset or output template makes thumbnails stale: find
+	 * them now.  Nothing else does: a reload for logrotate walks nothing. */
+	cluster_fingerprint(c, fp_after);
+	if (d->w && strcmp(fp_before, fp_after) != 0)
 		watcher_rescan(d->w, "reload");
 done:
 	if (d->mode == DAEMON_RUN && d->ready && !d->draining)

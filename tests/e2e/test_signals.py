@@ -131,3 +131,39 @@ def test_sighup_bad_config_keeps_running(daemons):
     make_jpeg(d.input / "still.jpg")
     d.wait_done("still.jpg")
     assert len(d.live_workers()) == 2
+
+
+def test_reload_names_only_the_restart_keys_that_changed(daemons):
+    d = daemons.start()
+    # (the test's command line sets WORKERS, which outranks the file)
+    d.ini.write_text("[thumbwatch]\nimage_timeout_ms = 30000\n"
+                     "batch_size = 2\n")
+    d.send_signal(signal.SIGHUP)
+    d.wait_event("reload")
+    warn = [e for e in d.events() if e["event"] == "reload_partial"]
+    assert len(warn) == 1 and warn[0]["message"] == \
+        "IMAGE_TIMEOUT_MS takes effect at the next start", warn
+    assert len(d.live_workers()) == 2
+
+
+def test_reload_walks_only_when_presets_changed(daemons):
+    d = daemons.start()
+    make_jpeg(d.input / "a.jpg")
+    d.wait_done("a.jpg")
+
+    def reload_scans():
+        return [e for e in d.events()
+                if e["event"] == "scan" and e.get("reason") == "reload"]
+    # logrotate's SIGHUP: nothing changed, nothing to walk
+    d.send_signal(signal.SIGHUP)
+    d.wait_event("reload")
+    d.quiet(0.5)
+    assert reload_scans() == []
+    assert not [e for e in d.events() if e["event"] == "reload_partial"]
+    # a preset changed: its thumbnails are stale, the tree is walked
+    d.ini.write_text("[preset thumb]\nwidth = 120\nheight = 120\n")
+    d.send_signal(signal.SIGHUP)
+    d.wait_for(lambda ev: reload_scans(), what="a reload walk")
+    d.wait_for(lambda ev: len([e for e in ev if e["event"] == "done"
+                               and e.get("file") == "a.jpg"]) == 2,
+               what="a.jpg made again")

@@ -474,6 +474,37 @@ static void test_environ_unknown_names_warn_with_the_closest_key(
 	assert_null(config_closest_key("PORT"));
 }
 
+static void test_reload_keeps_restart_keys(void **state)
+{
+	struct config run, nc;
+	char changed[256];
+	size_t i, n = 0;
+
+	(void)state;
+	init(&run);
+	init(&nc);
+	/* unchanged: nothing named */
+	config_keep_restart_keys(&run, &nc, changed, sizeof(changed));
+	assert_string_equal(changed, "");
+	assert_int_equal(config_set(&nc, "WORKERS", "7", "t", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_set(&nc, "INPUT_DIR", "/elsewhere", "t", err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_set(&nc, "BATCH_SIZE", "9", "t", err,
+	    sizeof(err)), 0);
+	config_keep_restart_keys(&run, &nc, changed, sizeof(changed));
+	/* only the changed restart-only keys, in table order */
+	assert_string_equal(changed, "INPUT_DIR, WORKERS");
+	assert_string_equal(nc.input_dir, run.input_dir);
+	assert_int_equal(nc.workers, run.workers);
+	assert_int_equal(nc.batch_size, 9);	/* applies now */
+	for (i = 0; i < config_nkeys(); i++)
+		n += config_key_restart(i);
+	assert_int_equal(n, 17);
+	config_free(&nc);
+	config_free(&run);
+}
+
 static void test_environ_ignores_unprefixed(void **state)
 {
 	struct config cfg;
@@ -1353,6 +1384,7 @@ int main(void)
 		cmocka_unit_test(test_error_bad_enum),
 		cmocka_unit_test(test_error_bad_bool),
 		cmocka_unit_test(test_error_unknown_key),
+		cmocka_unit_test(test_reload_keeps_restart_keys),
 		cmocka_unit_test(
 		    test_environ_unknown_names_warn_with_the_closest_key),
 		cmocka_unit_test(test_environ_ignores_unprefixed),
