@@ -283,8 +283,11 @@ failed_before(struct daemon *d, const char *rel, const struct stat *src)
 	    ts_ns(&sb.st_ctim) >= newest_epoch(d);
 }
 
+/* The marker holds the error line, for `thumbwatch failures`; its mtime is
+ * the source's, its ctime when it failed. */
 static void
-mark_failed(struct daemon *d, const char *rel, const struct stat *src)
+mark_failed(struct daemon *d, const char *rel, const struct stat *src,
+    const char *error)
 {
 	char path[PATH_MAX];
 	struct timespec tv[2];
@@ -297,6 +300,8 @@ mark_failed(struct daemon *d, const char *rel, const struct stat *src)
 	    O_NONBLOCK, 0644);
 	if (fd < 0)
 		return;
+	(void)fs_write_all(fd, error, strlen(error));
+	(void)fs_write_all(fd, "\n", 1);
 	tv[0] = tv[1] = src->st_mtim;
 	futimens(fd, tv);
 	close(fd);
@@ -334,7 +339,7 @@ outcome_failed(struct daemon *d, const char *rel, const char *error,
 		log_commit(&d->lg);
 	}
 	if (src)
-		mark_failed(d, rel, src);
+		mark_failed(d, rel, src, error);
 	if (d->rq)
 		redisq_finish(d->rq, rel, NULL);
 	progress_draw(d);
@@ -1856,7 +1861,8 @@ ctl_status(void *ud, struct control_status *st)
 }
 
 /* The input-relative name of a path sent by `thumbwatch reprocess`
- * (absolute, or relative to INPUT_DIR).  0 or -errno with msg. */
+ * (absolute, or relative to INPUT_DIR).  0 for a file, 1 for a folder,
+ * or -errno with msg. */
 static int
 ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
     char *msg, size_t msglen)
@@ -1893,10 +1899,8 @@ ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
 		snprintf(msg, msglen, "no such file in INPUT_DIR");
 		return rc;
 	}
-	if (rc == 0 && S_ISDIR(sb.st_mode)) {
-		snprintf(msg, msglen, "a folder: name its files");
-		return -EISDIR;
-	}
+	if (rc == 0 && S_ISDIR(sb.st_mode))
+		return 1;
 	if (!wanted_name(d, rel)) {
 		snprintf(msg, msglen, "not a file thumbwatch processes (see "
 		    "EXTENSIONS; temporary names are ignored)");
@@ -1905,12 +1909,59 @@ ctl_rel(struct daemon *d, const char *path, char *rel, size_t cap,
 	return 0;
 }
 
+/* Made again whatever the up-to-date check says; readers keep the old
+ * thumbnails until the new ones are renamed over them. */
+static void
+reprocess_one(struct daemon *d, const char *rel)
+{
+	batch_queue_push(&d->forced, rel, 0);
+	clear_failed(d, rel);
+	pickup(d, rel, WATCHER_EVENT);
+}
+
+/* Every file below a folder (opened beneath INPUT_DIR, no link followed;
+ * the state folder's name skipped as the walk does).  Files counted. */
+static size_t
+reprocess_tree(struct daemon *d, int dfd, const char *sub, int depth)
+{
+	char rel[PATH_MAX];
+	struct dirent *de;
+	struct stat sb;
+	size_t n = 0;
+	DIR *dp;
+	int fd;
+
+	if (depth > 64 || (dp = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return 0;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    pathmap_join(rel, sizeof(rel), sub, de->d_name) < 0 ||
+		    fstatat(dirfd(dp), de->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			if (strcasecmp(de->d_name, STATE_DIR) != 0 &&
+			    (fd = openat(dirfd(dp), de->d_name, O_RDONLY |
+			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+				n += reprocess_tree(d, fd, rel, depth + 1);
+		} else if (S_ISREG(sb.st_mode) && wanted_name(d, rel)) {
+			reprocess_one(d, rel);
+			n++;
+		}
+	}
+	closedir(dp);
+	return n;
+}
+
 static int
 ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen)
 {
 	struct daemon *d = ud;
 	char rel[PATH_MAX];
-	int rc;
+	size_t n;
+	int rc, fd;
 
 	if (d->draining) {
 		snprintf(msg, msglen, "the daemon is stopping");
@@ -1918,11 +1969,20 @@ ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen)
 	}
 	if ((rc = ctl_rel(d, path, rel, sizeof(rel), msg, msglen)) < 0)
 		return rc;
-	/* Made again whatever the up-to-date check says; readers keep the
-	 * old thumbnails until the new ones are renamed over them. */
-	batch_queue_push(&d->forced, rel, 0);
-	clear_failed(d, rel);
-	pickup(d, rel, WATCHER_EVENT);
+	if (rc == 1) {
+		if ((fd = beneath_open(d->in_fd, rel, O_RDONLY | O_DIRECTORY,
+		    0)) < 0) {
+			snprintf(msg, msglen, "cannot open the folder: %s",
+			    fd == -ELOOP ? "a symbolic link (not followed)" :
+			    strerror(-fd));
+			return fd;
+		}
+		n = reprocess_tree(d, fd, strcmp(rel, ".") ? rel : "", 0);
+		snprintf(msg, msglen, "a folder: %zu file%s queued or checked "
+		    "(their outcomes are in the log)", n, n == 1 ? "" : "s");
+		return 0;
+	}
+	reprocess_one(d, rel);
 	snprintf(msg, msglen, "%s", batch_queue_contains(&d->q, rel) ||
 	    batch_queue_contains(&d->busy, rel) ? "queued" :
 	    "checked (its outcome is in the log)");

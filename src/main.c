@@ -22,12 +22,14 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "failures.h"
 #include "fsutil.h"
 #include "pidfile.h"
 #include "safedir.h"
 #include "worker.h"
 
 #define EX_USAGE 64
+#define EX_NOINPUT 66
 #define WORKER_NICE 10
 #define EX_SOFTWARE 70
 #define EX_OSERR 71
@@ -72,6 +74,9 @@ usage(FILE *fp)
 	    "                make these files' thumbnails again\n"
 	    "  retry-failed [--json]\n"
 	    "                queue every file that failed again\n"
+	    "  failures [--json]\n"
+	    "                list the failures remembered in OUTPUT_DIR, with "
+	    "reason and time\n"
 	    "\n"
 	    "  --config FILE    INI file (default config/thumbwatch.ini when "
 	    "present)\n"
@@ -79,8 +84,8 @@ usage(FILE *fp)
 	    "  --daemon         run: detach; return once the daemon runs\n"
 	    "  --pidfile FILE   run: pidfile (default "
 	    "RUNTIME_DIR/thumbwatch.pid)\n"
-	    "  --json           status, reprocess, retry-failed: print the "
-	    "daemon's JSON answer\n"
+	    "  --json           status, reprocess, retry-failed, failures: "
+	    "print JSON\n"
 	    "\n"
 	    "Every key below is also an environment variable THUMBWATCH_KEY "
 	    "and a flag\n--key-name. Precedence: defaults < INI < .env < "
@@ -444,10 +449,11 @@ main(int argc, char **argv)
 		cli.command = "run";
 	if (strcmp(cli.command, "run") && strcmp(cli.command, "once") &&
 	    strcmp(cli.command, "check-config") &&
+	    strcmp(cli.command, "failures") &&
 	    !is_control_command(cli.command)) {
 		fprintf(stderr, "thumbwatch: unknown command %s (run, once, "
-		    "check-config, status, reprocess, retry-failed)\n",
-		    cli.command);
+		    "check-config, status, reprocess, retry-failed, "
+		    "failures)\n", cli.command);
 		rc = EX_USAGE;
 		goto out;
 	}
@@ -457,9 +463,10 @@ main(int argc, char **argv)
 		rc = EX_USAGE;
 		goto out;
 	}
-	if (cli.json && !is_control_command(cli.command)) {
-		fprintf(stderr, "thumbwatch: --json is for status, reprocess "
-		    "and retry-failed\n");
+	if (cli.json && !is_control_command(cli.command) &&
+	    strcmp(cli.command, "failures")) {
+		fprintf(stderr, "thumbwatch: --json is for status, reprocess, "
+		    "retry-failed and failures\n");
 		rc = EX_USAGE;
 		goto out;
 	}
@@ -479,6 +486,16 @@ main(int argc, char **argv)
 	for (const char *w = cfg.warnings, *nl; *w; w = nl + 1) {
 		nl = strchr(w, '\n');
 		fprintf(stderr, "thumbwatch: warning: %.*s\n", (int)(nl - w), w);
+	}
+	if (!strcmp(cli.command, "failures")) {
+		rc = failures_list(cfg.input_dir, cfg.output_dir, cli.json,
+		    stdout);
+		if (rc < 0)
+			fprintf(stderr, "thumbwatch: failures: OUTPUT_DIR %s: "
+			    "%s\n", cfg.output_dir, strerror(-rc));
+		config_free(&cfg);
+		rc = rc < 0 ? EX_NOINPUT : 0;
+		goto out;
 	}
 	if (!strcmp(cli.command, "check-config")) {
 		config_dump(&cfg, stdout);

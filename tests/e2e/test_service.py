@@ -767,3 +767,51 @@ def test_an_edit_of_the_live_ini_wins_under_the_unit(tmp_path):
     line = [ln for ln in r.stdout.decode().splitlines()
             if ln.startswith("INPUT_DIR")]
     assert line and "/srv/photos" in line[0] and str(ini) in line[0], line
+
+
+@needs_control
+def test_reprocess_a_folder_redoes_everything_below_it(daemons, tmp_path):
+    names = ["top.jpg", "trip/a.jpg", "trip/day2/b.jpg"]
+    for n in names:
+        make_jpeg(tmp_path / "in" / n)
+    d = daemons.start()
+    d.wait_outcomes(names)
+    r = ctl(d, "reprocess", "trip")
+    assert r.returncode == 0, r
+    assert b"2 files" in r.stdout, r.stdout
+    d.wait_for(lambda ev: all(
+        sum(1 for e in ev if e["event"] == "done" and e.get("file") == f)
+        >= 2 for f in names[1:]), what="trip's files made again")
+    d.quiet(0.5)
+    assert len(d.outcomes("top.jpg")) == 1
+
+
+def test_failures_lists_remembered_failures(daemons, tmp_path):
+    write_file(tmp_path / "in" / "bad.jpg", b"not an image at all\n")
+    write_file(tmp_path / "in" / "sub" / "worse.png", b"\x89PNG\r\n\x1a\nxx")
+    make_jpeg(tmp_path / "in" / "fine.jpg")
+    d = daemons.start()
+    got = d.wait_outcomes(["bad.jpg", "sub/worse.png", "fine.jpg"])
+    errors = {f: e["error"] for f, e in got.items() if e["event"] == "failed"}
+    assert set(errors) == {"bad.jpg", "sub/worse.png"}, got
+    d.stop()
+    # no daemon needed: the markers in OUTPUT_DIR are read
+    args = ["--config", d.ini, "--env-file", empty_env(d.root),
+            "--input-dir", d.input, "--output-dir", d.output]
+    r = run_tw(["failures", "--json"] + args, cwd=d.root)
+    assert r.returncode == 0, r
+    res = json.loads(r.stdout)
+    assert res["count"] == 2, res
+    listed = {f["file"]: f for f in res["failures"]}
+    for name, err in errors.items():
+        assert listed[name]["error"] == err, (listed, errors)
+        assert listed[name]["current"] is True
+        assert re.match(r"\d{4}-\d\d-\d\dT", listed[name]["failed_at"])
+    text = run_tw(["failures"] + args, cwd=d.root).stdout.decode()
+    assert "bad.jpg" in text and errors["bad.jpg"] in text, text
+    # written again: listed as no longer current
+    write_file(tmp_path / "in" / "bad.jpg", b"still not an image\n")
+    res = json.loads(run_tw(["failures", "--json"] + args,
+                            cwd=d.root).stdout)
+    assert {f["file"]: f["current"] for f in res["failures"]} == \
+        {"bad.jpg": False, "sub/worse.png": True}, res
