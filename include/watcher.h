@@ -46,6 +46,9 @@ struct watcher_callbacks {
 	    bool is_dir);
 	/* A full walk started by watcher_rescan/start finished. */
 	void (*on_scan_done)(void *ud, const struct watcher_scan_stats *st);
+	/* A walk found rel written too recently: it comes through on_file
+	 * once settled (or not at all if it goes meanwhile).  May be NULL. */
+	void (*on_held)(void *ud, const char *rel);
 };
 
 struct watcher;

@@ -40,6 +40,8 @@
 #include "watcher.h"
 
 #define STATE_DIR ".thumbwatch"
+#define MARKER_ERROR_MAX 512
+#define ONCE_NAMED 10		/* failed files named by once's summary */
 
 struct daemon {
 	uv_loop_t loop;
@@ -82,7 +84,11 @@ struct daemon {
 	uint64_t bytes_out;
 	uint64_t scan_fresh, scan_fresh_mark;	/* up to date, found by walks */
 	uint64_t start_ms;
-	uint64_t total_once;		/* files queued by the walk (once) */
+	uint64_t total_once;		/* files the walk found that get an
+					 * outcome (once) */
+	struct batch_queue settle_counted;	/* in total_once, settling */
+	struct batch_queue failed_names;	/* once: for the summary */
+	uint64_t n_remembered;		/* once: failures known from before */
 	bool scanned;
 	bool draining;
 	bool stopped;
@@ -283,11 +289,15 @@ failed_before(struct daemon *d, const char *rel, const struct stat *src)
 	    ts_ns(&sb.st_ctim) >= newest_epoch(d);
 }
 
+/* The marker also holds the error, one line, so a later `once` can say
+ * why without decoding the file again. */
 static void
-mark_failed(struct daemon *d, const char *rel, const struct stat *src)
+mark_failed(struct daemon *d, const char *rel, const struct stat *src,
+    const char *error)
 {
 	char path[PATH_MAX];
 	struct timespec tv[2];
+	size_t len;
 	int fd;
 
 	if (marker_rel(rel, path, sizeof(path)) < 0 ||
@@ -297,9 +307,36 @@ mark_failed(struct daemon *d, const char *rel, const struct stat *src)
 	    O_NONBLOCK, 0644);
 	if (fd < 0)
 		return;
+	len = error ? strnlen(error, MARKER_ERROR_MAX - 1) : 0;
+	if (len > 0 && write(fd, error, len) < 0)
+		len = 0;	/* the mtime is what counts; the text is a help */
 	tv[0] = tv[1] = src->st_mtim;
 	futimens(fd, tv);
 	close(fd);
+}
+
+/* The error a marker recorded, or a placeholder (markers of older
+ * versions are empty). */
+static void
+marker_error(struct daemon *d, const char *rel, char *out, size_t cap)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	ssize_t n = -1;
+	int fd;
+
+	if (marker_rel(rel, path, sizeof(path)) == 0 &&
+	    (fd = beneath_open(d->out_fd, path, O_RDONLY | O_NONBLOCK, 0)) >=
+	    0) {
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+			n = read(fd, out, cap - 1);
+		close(fd);
+	}
+	if (n > 0) {
+		out[n] = '\0';
+		out[strcspn(out, "\n")] = '\0';
+	} else
+		snprintf(out, cap, "failed before (reason not recorded)");
 }
 
 static void
@@ -334,9 +371,36 @@ outcome_failed(struct daemon *d, const char *rel, const char *error,
 		log_commit(&d->lg);
 	}
 	if (src)
-		mark_failed(d, rel, src);
+		mark_failed(d, rel, src, error);
+	if (d->mode == DAEMON_ONCE)
+		batch_queue_push(&d->failed_names, rel, 0);
 	if (d->rq)
 		redisq_finish(d->rq, rel, NULL);
+	progress_draw(d);
+}
+
+/* `once` reports what it knows: a file whose failure is remembered (the
+ * same bytes under the same presets) counts as failed, with the reason
+ * recorded then, and is not decoded again.  `run` stays quiet about it:
+ * each restart's walk would repeat the line. */
+static void
+outcome_remembered(struct daemon *d, const char *rel)
+{
+	char error[MARKER_ERROR_MAX];
+	struct json_buf *j;
+
+	if (batch_queue_contains(&d->failed_names, rel))
+		return;		/* a second walk (overflow) found it again */
+	d->n_failed++;
+	d->n_remembered++;
+	batch_queue_push(&d->failed_names, rel, 0);
+	marker_error(d, rel, error, sizeof(error));
+	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
+		json_str(j, "file", rel);
+		json_str(j, "error", error);
+		json_bool(j, "remembered", true);
+		log_commit(&d->lg);
+	}
 	progress_draw(d);
 }
 
@@ -690,14 +754,19 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	case V_RETRY:
 		return;
 	case V_FAILED:
-		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st))
+		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st)) {
+			if (d->mode == DAEMON_ONCE)
+				outcome_remembered(d, rel);
 			return;
+		}
 		verdict(d, rel, why, true, in.error, &in.st);
 		return;
 	case V_FAILED_BEFORE:
 		if (why == WATCHER_EVENT)
 			verdict(d, rel, why, false, "failed before with the "
 			    "same contents (write it again to retry)", &in.st);
+		else if (d->mode == DAEMON_ONCE)
+			outcome_remembered(d, rel);
 		return;
 	case V_FRESH:
 		if (why == WATCHER_EVENT)
@@ -720,8 +789,6 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	if (batch_queue_push_weighted(&d->q, rel, uv_now(&d->loop),
 	    why == WATCHER_SCAN ? (int64_t)in.st.st_size : 0) > 0) {
 		http_job_queued(d->http, rel);
-		if (!d->scanned)
-			d->total_once++;
 		want_dispatch(d);
 	}
 }
@@ -1414,10 +1481,46 @@ on_move(void *ud, const char *from, const char *to, bool is_dir)
 	siblings(d, from, recheck_sibling, false);
 }
 
+static uint64_t
+outcomes(const struct daemon *d)
+{
+	return d->n_done + d->n_failed + d->n_skipped;
+}
+
+/* once's progress total: every file the first walk found that gets an
+ * outcome, including those it held back to settle, so the bar does not
+ * fill before they come.  A pick-up either queues the file or logs its
+ * outcome (nothing leaves the queue meanwhile), which is how it is told
+ * from one that found the file up to date or gone. */
 static void
 on_file(void *ud, const char *rel, enum watcher_why why)
 {
-	pickup(ud, rel, why);
+	struct daemon *d = ud;
+	uint64_t before = outcomes(d) + d->q.len;
+	bool counted;
+
+	pickup(d, rel, why);
+	if (d->mode != DAEMON_ONCE)
+		return;
+	counted = outcomes(d) + d->q.len > before;
+	if (!d->scanned) {
+		if (counted)
+			d->total_once++;
+	} else if (batch_queue_remove(&d->settle_counted, rel) && !counted &&
+	    d->total_once > 0) {
+		d->total_once--;
+		progress_draw(d);
+	}
+}
+
+static void
+on_held(void *ud, const char *rel)
+{
+	struct daemon *d = ud;
+
+	if (d->mode == DAEMON_ONCE && !d->scanned && wanted_name(d, rel) &&
+	    batch_queue_push(&d->settle_counted, rel, 0) > 0)
+		d->total_once++;
 }
 
 static void
@@ -1455,6 +1558,7 @@ on_scan_done(void *ud, const struct watcher_scan_stats *st)
 		    "queued", (unsigned long long)st->dirs, d->q.len);
 		notify_ready(msg);
 	}
+	progress_draw(d);
 	want_dispatch(d);
 	maybe_finish(d);
 }
@@ -2282,6 +2386,28 @@ nested_link(const char *in_root, const char *path)
 	}
 }
 
+/* The failed files by name, on a terminal or not: a person (or a CI
+ * log) sees which without reading the JSON log. */
+static void
+once_failures(struct daemon *d)
+{
+	struct batch_item *it;
+	size_t n = 0;
+
+	if (d->failed_names.len == 0)
+		return;
+	fprintf(stderr, "thumbwatch: failed (the reasons are in the log):\n");
+	for (it = d->failed_names.head; it && n < ONCE_NAMED; it = it->next)
+		fprintf(stderr, "  %s\n", it->rel), n++;
+	if (d->failed_names.len > n)
+		fprintf(stderr, "  and %zu more\n", d->failed_names.len - n);
+	if (d->n_remembered > 0)
+		fprintf(stderr, "thumbwatch: %llu of them failed in an earlier "
+		    "run with the same contents and were not tried again: "
+		    "save a file anew to retry it\n",
+		    (unsigned long long)d->n_remembered);
+}
+
 static int
 prepare_dirs(struct daemon *d, const struct config *cfg)
 {
@@ -2358,7 +2484,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
     daemon_reload_fn reload_fn, void *reload_ud)
 {
 	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
-	    on_scan_done };
+	    on_scan_done, on_held };
 	struct pool_callbacks pcb = { on_result, on_lost, on_idle };
 	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
 	    ctl_retry_failed };
@@ -2390,6 +2516,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	batch_queue_init(&d->own_moves);
 	batch_queue_init(&d->forced);
 	batch_queue_init(&d->held);
+	batch_queue_init(&d->settle_counted);
+	batch_queue_init(&d->failed_names);
 	if ((rc = log_open(&d->lg, cfg->log_file, cfg->log_level)) < 0) {
 		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
 		    cfg->log_file, strerror(-rc));
@@ -2584,6 +2712,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		    (unsigned long long)d->n_skipped,
 		    (unsigned long long)d->n_failed,
 		    (double)(time_wall_ms() - t0) / 1000.0);
+		once_failures(d);
 		if (d->n_failed > 0)
 			status = 1;
 		if (d->stop_reason && strcmp(d->stop_reason, "finished"))
@@ -2608,6 +2737,8 @@ out_log:
 	batch_queue_free(&d->own_moves);
 	batch_queue_free(&d->forced);
 	batch_queue_free(&d->held);
+	batch_queue_free(&d->settle_counted);
+	batch_queue_free(&d->failed_names);
 	log_close(&d->lg);
 	if (d->in_fd >= 0)
 		close(d->in_fd);

@@ -218,6 +218,8 @@ consider_file(struct watcher *w, const char *rel, const struct stat *st,
 	    mt <= now + 1000) {
 		settle_add(w, rel, mt + (uint64_t)w->cfg->settle_ms);
 		stats->settling++;
+		if (w->cb.on_held)
+			w->cb.on_held(w->ud, rel);
 	} else {
 		w->cb.on_file(w->ud, rel, why);
 	}
