@@ -63,6 +63,9 @@ void watcher_rescan(struct watcher *w, const char *reason);
 /* True while a walk or settling files are outstanding. */
 bool watcher_busy(const struct watcher *w);
 const char *watcher_backend_name(const struct watcher *w);
+/* Folders watched now (kept as they come and go between walks), or -1
+ * when the back-end holds no watches (poll). */
+int64_t watcher_watched(const struct watcher *w);
 /* Closes every handle; frees w from the loop's close callbacks. */
 void watcher_stop(struct watcher *w);
 

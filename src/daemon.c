@@ -1956,7 +1956,11 @@ ctl_status(void *ud, struct control_status *st)
 	st->output_dir = d->out_root;
 	st->log_file = d->lg.path;
 	st->backend = d->w ? watcher_backend_name(d->w) : "";
+	/* The watches themselves: folders made or removed since the last
+	 * walk count at once.  Polling has none; its walk's count stands. */
 	st->watched_dirs = d->watched_dirs;
+	if (d->w && watcher_watched(d->w) >= 0)
+		st->watched_dirs = (uint64_t)watcher_watched(d->w);
 	st->queued = d->q.len;
 	st->in_flight = d->busy.len;
 	if (d->pool) {

@@ -947,6 +947,12 @@ watcher_busy(const struct watcher *w)
 	return w->walking || w->settling.len > 0 || w->moves != NULL;
 }
 
+int64_t
+watcher_watched(const struct watcher *w)
+{
+	return w->backend == BACKEND_POLL ? -1 : (int64_t)w->ndirs;
+}
+
 const char *
 watcher_backend_name(const struct watcher *w)
 {
