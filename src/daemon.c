@@ -81,6 +81,9 @@ struct daemon {
 	bool want_dispatch;
 
 	uint64_t n_done, n_failed, n_skipped, n_deleted, n_moved;
+	uint64_t n_ignored;		/* sightings of names with an
+					 * extension not in EXTENSIONS (a
+					 * rescan sees them again) */
 	uint64_t bytes_out;
 	uint64_t scan_fresh, scan_fresh_mark;	/* up to date, found by walks */
 	uint64_t start_ms;
@@ -632,6 +635,30 @@ wanted_name(struct daemon *d, const char *rel)
 	    pathmap_ext_allowed(name, d->cfg->extensions);
 }
 
+/* A name passed over gets a debug line, so a person wondering where a
+ * .mp4 or a .CR2 went can see it was seen.  Counted per sighting (an
+ * event, a walk): remembering every such name would cost memory without
+ * bound.  Temporary names are not counted: they come back under their
+ * final name (rsync, uploads). */
+static void
+ignored(struct daemon *d, const char *rel)
+{
+	bool temp = pathmap_is_temp_name(base_name(rel));
+	struct json_buf *j;
+
+	if (!temp)
+		d->n_ignored++;
+	if ((j = log_begin(&d->lg, LOG_DEBUG, "ignored")) != NULL) {
+		json_str(j, "file", rel);
+		json_str(j, "reason", temp ? "temporary name (.*, *.tmp, "
+		    "*.part, *.crdownload, *~): processed once renamed" :
+		    "extension not in EXTENSIONS");
+		if (!temp)
+			json_str(j, "extensions", d->cfg->extensions);
+		log_commit(&d->lg);
+	}
+}
+
 /* An outcome this node decides without a worker.  With a shared queue
  * and several watchers on one tree each sees the file: only the first to
  * claim this version logs it. */
@@ -704,10 +731,14 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	struct inspection in;
 	enum verdict v;
 
-	if (d->draining || !wanted_name(d, rel))
+	if (d->draining)
 		return;
 	if (d->mode == DAEMON_ONCE && why == WATCHER_EVENT)
 		return;
+	if (!wanted_name(d, rel)) {
+		ignored(d, rel);
+		return;
+	}
 	if (batch_queue_contains(&d->q, rel) ||
 	    batch_queue_contains(&d->held, rel))
 		return;
@@ -1597,6 +1628,7 @@ log_stats(struct daemon *d, const char *event, const char *reason)
 	json_int(j, "done", (int64_t)d->n_done);
 	json_int(j, "failed", (int64_t)d->n_failed);
 	json_int(j, "skipped", (int64_t)d->n_skipped);
+	json_int(j, "ignored", (int64_t)d->n_ignored);
 	json_int(j, "queued", (int64_t)d->q.len);
 	json_int(j, "in_flight", (int64_t)d->busy.len);
 	if (d->pool) {
@@ -1972,6 +2004,7 @@ ctl_status(void *ud, struct control_status *st)
 	st->done = d->n_done;
 	st->failed = d->n_failed;
 	st->skipped = d->n_skipped;
+	st->ignored = d->n_ignored;
 	st->deleted = d->n_deleted;
 	st->moved = d->n_moved;
 	st->bytes_out = d->bytes_out;

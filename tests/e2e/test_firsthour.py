@@ -45,3 +45,36 @@ def test_status_folder_count_follows_folders_between_walks(daemons):
     wait_status(d, lambda s: s["watched_dirs"] == 2, "after a move out")
     # No full walk happened meanwhile: only the start-up one.
     assert len(d.by_event("scan")) == 1, d.describe()
+
+
+def test_ignored_names_get_a_debug_line_and_a_count(daemons):
+    """Item 17: a .mp4 or a .CR2 is seen and said so at debug level, and
+    counted in stats and status; a temp name is said so too, but still
+    made once renamed (rsync's .name.XXXXXX)."""
+    d = daemons.make(args=["--runtime-dir", "RUN", "--stats-interval-s",
+                           "1"])
+    d.cmd[d.cmd.index("RUN")] = str(d.root / "run")
+    (d.input / "clip.mp4").write_bytes(b"not ours")
+    d.start()
+    (d.input / "sub").mkdir()
+    (d.input / "sub" / "IMG_1.CR2").write_bytes(b"raw")
+    (d.input / "shot.dng").write_bytes(b"raw")
+    make_jpeg(d.root / "staged.jpg", 320, 240)
+    os.rename(d.root / "staged.jpg", d.input / ".photo.jpg.Ab12Cd")
+    os.rename(d.input / ".photo.jpg.Ab12Cd", d.input / "photo.jpg")
+    d.wait_done("photo.jpg")
+    d.wait_for(lambda ev: {e.get("file") for e in ev
+                           if e["event"] == "ignored"} >=
+               {"clip.mp4", "sub/IMG_1.CR2", "shot.dng"}, what="3 ignored")
+    ign = {e["file"]: e for e in d.by_event("ignored")}
+    for f in ("clip.mp4", "sub/IMG_1.CR2", "shot.dng"):
+        assert f in ign, d.describe()
+        assert ign[f]["level"] == "debug"
+        assert "EXTENSIONS" in ign[f]["reason"], ign[f]
+    assert "photo.jpg" not in ign, ign
+    assert "temporary" in ign[".photo.jpg.Ab12Cd"]["reason"], ign
+    st = d.wait_event("stats", lambda e: e.get("ignored") == 3)
+    assert st, d.describe()
+    s = status(d)
+    assert s["ignored"] == 3, s
+    assert "ignored   3 files" in s["text"], s["text"]
