@@ -1554,6 +1554,35 @@ on_held(void *ud, const char *rel)
 		d->total_once++;
 }
 
+/* Ready: the first walk is done and every watch is in place, so a file
+ * dropped from now on is seen.  Said once to systemd, to the log (the
+ * line scripts and the README wait for) and to a person at a terminal. */
+static void
+announce_ready(struct daemon *d, const char *msg)
+{
+	const struct config *cfg = d->cfg;
+	struct json_buf *j;
+
+	d->ready = true;
+	notify_ready(msg);
+	if ((j = log_begin(&d->lg, LOG_INFO, "ready")) != NULL) {
+		json_str(j, "input_dir", d->in_root);
+		json_str(j, "output_dir", d->out_root);
+		json_str(j, "log_file", d->lg.path);
+		json_int(j, "dirs", d->w && watcher_watched(d->w) >= 0 ?
+		    watcher_watched(d->w) : (int64_t)d->watched_dirs);
+		json_int(j, "queued", (int64_t)d->q.len);
+		log_commit(&d->lg);
+	}
+	/* As the user gave them (data/input, not /home/...): what to type
+	 * in the next terminal. */
+	if (d->lg.tty && isatty(STDERR_FILENO))
+		fprintf(stderr, "thumbwatch: watching %s \u2192 %s, log %s\n",
+		    cfg->input_dir, cfg->output_dir,
+		    strcmp(cfg->log_file, "-") ? cfg->log_file :
+		    "on standard output");
+}
+
 static void
 on_scan_done(void *ud, const struct watcher_scan_stats *st)
 {
@@ -1584,10 +1613,9 @@ on_scan_done(void *ud, const struct watcher_scan_stats *st)
 	 * place and the tree has been walked once. */
 	if (d->mode == DAEMON_RUN && !d->ready && !d->draining) {
 		char msg[160];
-		d->ready = true;
 		snprintf(msg, sizeof(msg), "watching %llu folders; %zu files "
 		    "queued", (unsigned long long)st->dirs, d->q.len);
-		notify_ready(msg);
+		announce_ready(d, msg);
 	}
 	progress_draw(d);
 	want_dispatch(d);
@@ -2712,10 +2740,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		status = 78;
 		goto out_loop;
 	}
-	if (d->w == NULL && mode == DAEMON_RUN) {
-		d->ready = true;
-		notify_ready("waiting for jobs from the Redis stream");
-	}
+	if (d->w == NULL && mode == DAEMON_RUN)
+		announce_ready(d, "waiting for jobs from the Redis stream");
 
 	uv_check_init(&d->loop, &d->check);
 	d->check.data = d;

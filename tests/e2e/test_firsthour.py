@@ -78,3 +78,25 @@ def test_ignored_names_get_a_debug_line_and_a_count(daemons):
     s = status(d)
     assert s["ignored"] == 3, s
     assert "ignored   3 files" in s["text"], s["text"]
+
+
+def test_ready_line_after_the_first_walk(daemons):
+    """Item 2: one `ready` line, after the start-up walk, naming the
+    folders; nothing extra on a stderr that is not a terminal."""
+    d = daemons.make()
+    (d.input / "a" / "b").mkdir(parents=True)
+    d.start()
+    r = d.wait_event("ready")[0]
+    ev = d.events()
+    names = [e["event"] for e in ev]
+    assert names.index("scan") < names.index("ready"), names
+    assert names.count("ready") == 1, names
+    assert r["input_dir"] == str(d.input.resolve())
+    assert r["output_dir"] == str(d.output.resolve())
+    assert r["log_file"] == str(d.log) and r["dirs"] == 3, r
+    # Every watch is in place: a file dropped deep now is seen.
+    make_jpeg(d.input / "a" / "b" / "x.jpg", 320, 240)
+    d.wait_done("a/b/x.jpg")
+    d.stop()
+    assert b"watching" not in d.stderr(), d.stderr()
+    assert len(d.by_event("ready")) == 1, d.describe()

@@ -124,3 +124,18 @@ def test_once_bar_total_counts_files_still_settling(tmp_path):
     import re
     totals = {int(t) for t in re.findall(r"\] \d+/(\d+) ", out)}
     assert totals == {6}, out
+
+
+def test_run_says_where_it_watches_on_a_tty(tmp_path):
+    """Issue 12 item 2: on a terminal, one plain line once ready."""
+    (tmp_path / "in").mkdir()
+    rc, out = run_on_pty(["run", "--config", write_ini(tmp_path / "tw.ini"),
+                          "--env-file", empty_env(tmp_path),
+                          "--input-dir", "in", "--output-dir", "out",
+                          "--log-file", "tw.log", "--workers", "1"],
+                         tmp_path, stop_when=lambda o: b"\xe2\x86\x92" in o)
+    assert rc == 0, out
+    lines = [ln.strip() for ln in out.splitlines()
+             if ln.startswith("thumbwatch: watching")]
+    assert lines == ["thumbwatch: watching in \u2192 out, log tw.log"], out
+    assert " ready " in out, out
