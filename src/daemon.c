@@ -2462,8 +2462,10 @@ once_failures(struct daemon *d)
 	if (d->failed_names.len == 0)
 		return;
 	fprintf(stderr, "thumbwatch: failed (the reasons are in the log):\n");
-	for (it = d->failed_names.head; it && n < ONCE_NAMED; it = it->next)
-		fprintf(stderr, "  %s\n", it->rel), n++;
+	for (it = d->failed_names.head; it && n < ONCE_NAMED; it = it->next) {
+		fprintf(stderr, "  %s\n", it->rel);
+		n++;
+	}
 	if (d->failed_names.len > n)
 		fprintf(stderr, "  and %zu more\n", d->failed_names.len - n);
 	if (d->n_remembered > 0)
