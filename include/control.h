@@ -28,7 +28,7 @@
  *    draining), started (RFC 3339), uptime_s, input_dir, output_dir,
  *    log_file, backend, watched_dirs, queued, in_flight, workers,
  *    workers_busy, workers_idle, worker_restarts, done, failed, skipped,
- *    deleted, moved, bytes_out, last_minute {done, failed, per_s},
+ *    ignored (names whose extension is not in EXTENSIONS), deleted, moved, bytes_out, last_minute {done, failed, per_s},
  *    recent_failures [{ts, file, error}] (newest first), text;
  *  - reprocess: command, queued, errors, results [{path, ok, message}],
  *    text; ok is false when any path was not queued;
@@ -133,7 +133,7 @@ struct control_status {
 	uint64_t queued, in_flight;
 	int workers, workers_busy, workers_idle;
 	uint64_t worker_restarts;
-	uint64_t done, failed, skipped, deleted, moved, bytes_out;
+	uint64_t done, failed, skipped, ignored, deleted, moved, bytes_out;
 	uint64_t done_last_min, failed_last_min;
 	const struct control_recent *recent;	/* may be NULL */
 	const struct cluster_stats *cluster;	/* NULL: local queue */

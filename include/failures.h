@@ -24,4 +24,8 @@
 int failures_list(const char *input_dir, const char *output_dir, bool json,
     FILE *out);
 
+/* The reason a marker open on fd holds (its first line) into out; its
+ * length, 0 for a marker written before markers held their reason. */
+size_t failures_reason(int fd, char *out, size_t cap);
+
 #endif

@@ -46,6 +46,9 @@ struct watcher_callbacks {
 	    bool is_dir);
 	/* A full walk started by watcher_rescan/start finished. */
 	void (*on_scan_done)(void *ud, const struct watcher_scan_stats *st);
+	/* A walk found rel written too recently: it comes through on_file
+	 * once settled (or not at all if it goes meanwhile).  May be NULL. */
+	void (*on_held)(void *ud, const char *rel);
 };
 
 struct watcher;
@@ -60,6 +63,9 @@ void watcher_rescan(struct watcher *w, const char *reason);
 /* True while a walk or settling files are outstanding. */
 bool watcher_busy(const struct watcher *w);
 const char *watcher_backend_name(const struct watcher *w);
+/* Folders watched now (kept as they come and go between walks), or -1
+ * when the back-end holds no watches (poll). */
+int64_t watcher_watched(const struct watcher *w);
 /* Closes every handle; frees w from the loop's close callbacks. */
 void watcher_stop(struct watcher *w);
 

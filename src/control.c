@@ -617,6 +617,10 @@ status_text(struct json_buf *t, const struct control_status *st, int64_t now)
 	json_printf(t, "  files     %" PRIu64 " done, %" PRIu64 " failed, %"
 	    PRIu64 " skipped since start (%s written)\n", st->done,
 	    st->failed, st->skipped, bytes);
+	if (st->ignored > 0)
+		json_printf(t, "  ignored   %" PRIu64 " file%s with an extension "
+		    "not in EXTENSIONS (--log-level debug names them)\n",
+		    st->ignored, st->ignored == 1 ? "" : "s");
 	json_printf(t, "  last min  %" PRIu64 " done (%.1f/s), %" PRIu64
 	    " failed\n", st->done_last_min, (double)st->done_last_min / 60.0,
 	    st->failed_last_min);
@@ -697,6 +701,7 @@ render_status(struct json_buf *o, const struct control_status *st)
 	json_u64(o, "done", st->done);
 	json_u64(o, "failed", st->failed);
 	json_u64(o, "skipped", st->skipped);
+	json_u64(o, "ignored", st->ignored);
 	json_u64(o, "deleted", st->deleted);
 	json_u64(o, "moved", st->moved);
 	json_u64(o, "bytes_out", st->bytes_out);

@@ -26,6 +26,7 @@
 #include "beneath.h"
 #include "control.h"
 #include "daemon.h"
+#include "failures.h"
 #include "fsutil.h"
 #include "http.h"
 #include "ipc.h"
@@ -40,6 +41,8 @@
 #include "watcher.h"
 
 #define STATE_DIR ".thumbwatch"
+#define MARKER_ERROR_MAX 512
+#define ONCE_NAMED 10		/* failed files named by once's summary */
 
 struct daemon {
 	uv_loop_t loop;
@@ -79,10 +82,17 @@ struct daemon {
 	bool want_dispatch;
 
 	uint64_t n_done, n_failed, n_skipped, n_deleted, n_moved;
+	uint64_t n_ignored;		/* sightings of names with an
+					 * extension not in EXTENSIONS (a
+					 * rescan sees them again) */
 	uint64_t bytes_out;
 	uint64_t scan_fresh, scan_fresh_mark;	/* up to date, found by walks */
 	uint64_t start_ms;
-	uint64_t total_once;		/* files queued by the walk (once) */
+	uint64_t total_once;		/* files the walk found that get an
+					 * outcome (once) */
+	struct batch_queue settle_counted;	/* in total_once, settling */
+	struct batch_queue failed_names;	/* once: for the summary */
+	uint64_t n_remembered;		/* once: failures known from before */
 	bool scanned;
 	bool draining;
 	bool stopped;
@@ -283,14 +293,16 @@ failed_before(struct daemon *d, const char *rel, const struct stat *src)
 	    ts_ns(&sb.st_ctim) >= newest_epoch(d);
 }
 
-/* The marker holds the error line, for `thumbwatch failures`; its mtime is
- * the source's, its ctime when it failed. */
+/* The marker also holds the error, one line, so a later `once` or
+ * `thumbwatch failures` can say why without decoding the file again; its
+ * mtime is the source's, its ctime when it failed. */
 static void
 mark_failed(struct daemon *d, const char *rel, const struct stat *src,
     const char *error)
 {
 	char path[PATH_MAX];
 	struct timespec tv[2];
+	size_t len;
 	int fd;
 
 	if (marker_rel(rel, path, sizeof(path)) < 0 ||
@@ -300,11 +312,33 @@ mark_failed(struct daemon *d, const char *rel, const struct stat *src,
 	    O_NONBLOCK, 0644);
 	if (fd < 0)
 		return;
-	(void)fs_write_all(fd, error, strlen(error));
-	(void)fs_write_all(fd, "\n", 1);
+	len = error ? strnlen(error, MARKER_ERROR_MAX - 1) : 0;
+	if (len > 0 && write(fd, error, len) < 0)
+		len = 0;	/* the mtime is what counts; the text is a help */
 	tv[0] = tv[1] = src->st_mtim;
 	futimens(fd, tv);
 	close(fd);
+}
+
+/* The error a marker recorded, or a placeholder (markers of older
+ * versions are empty). */
+static void
+marker_error(struct daemon *d, const char *rel, char *out, size_t cap)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	size_t n = 0;
+	int fd;
+
+	if (marker_rel(rel, path, sizeof(path)) == 0 &&
+	    (fd = beneath_open(d->out_fd, path, O_RDONLY | O_NONBLOCK, 0)) >=
+	    0) {
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+			n = failures_reason(fd, out, cap);
+		close(fd);
+	}
+	if (n == 0)
+		snprintf(out, cap, "failed before (reason not recorded)");
 }
 
 static void
@@ -340,8 +374,35 @@ outcome_failed(struct daemon *d, const char *rel, const char *error,
 	}
 	if (src)
 		mark_failed(d, rel, src, error);
+	if (d->mode == DAEMON_ONCE)
+		batch_queue_push(&d->failed_names, rel, 0);
 	if (d->rq)
 		redisq_finish(d->rq, rel, NULL);
+	progress_draw(d);
+}
+
+/* `once` reports what it knows: a file whose failure is remembered (the
+ * same bytes under the same presets) counts as failed, with the reason
+ * recorded then, and is not decoded again.  `run` stays quiet about it:
+ * each restart's walk would repeat the line. */
+static void
+outcome_remembered(struct daemon *d, const char *rel)
+{
+	char error[MARKER_ERROR_MAX];
+	struct json_buf *j;
+
+	if (batch_queue_contains(&d->failed_names, rel))
+		return;		/* a second walk (overflow) found it again */
+	d->n_failed++;
+	d->n_remembered++;
+	batch_queue_push(&d->failed_names, rel, 0);
+	marker_error(d, rel, error, sizeof(error));
+	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
+		json_str(j, "file", rel);
+		json_str(j, "error", error);
+		json_bool(j, "remembered", true);
+		log_commit(&d->lg);
+	}
 	progress_draw(d);
 }
 
@@ -573,6 +634,30 @@ wanted_name(struct daemon *d, const char *rel)
 	    pathmap_ext_allowed(name, d->cfg->extensions);
 }
 
+/* A name passed over gets a debug line, so a person wondering where a
+ * .mp4 or a .CR2 went can see it was seen.  Counted per sighting (an
+ * event, a walk): remembering every such name would cost memory without
+ * bound.  Temporary names are not counted: they come back under their
+ * final name (rsync, uploads). */
+static void
+ignored(struct daemon *d, const char *rel)
+{
+	bool temp = pathmap_is_temp_name(base_name(rel));
+	struct json_buf *j;
+
+	if (!temp)
+		d->n_ignored++;
+	if ((j = log_begin(&d->lg, LOG_DEBUG, "ignored")) != NULL) {
+		json_str(j, "file", rel);
+		json_str(j, "reason", temp ? "temporary name (.*, *.tmp, "
+		    "*.part, *.crdownload, *~): processed once renamed" :
+		    "extension not in EXTENSIONS");
+		if (!temp)
+			json_str(j, "extensions", d->cfg->extensions);
+		log_commit(&d->lg);
+	}
+}
+
 /* An outcome this node decides without a worker.  With a shared queue
  * and several watchers on one tree each sees the file: only the first to
  * claim this version logs it. */
@@ -645,10 +730,14 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	struct inspection in;
 	enum verdict v;
 
-	if (d->draining || !wanted_name(d, rel))
+	if (d->draining)
 		return;
 	if (d->mode == DAEMON_ONCE && why == WATCHER_EVENT)
 		return;
+	if (!wanted_name(d, rel)) {
+		ignored(d, rel);
+		return;
+	}
 	if (batch_queue_contains(&d->q, rel) ||
 	    batch_queue_contains(&d->held, rel))
 		return;
@@ -695,14 +784,19 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	case V_RETRY:
 		return;
 	case V_FAILED:
-		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st))
+		if (why == WATCHER_SCAN && failed_before(d, rel, &in.st)) {
+			if (d->mode == DAEMON_ONCE)
+				outcome_remembered(d, rel);
 			return;
+		}
 		verdict(d, rel, why, true, in.error, &in.st);
 		return;
 	case V_FAILED_BEFORE:
 		if (why == WATCHER_EVENT)
 			verdict(d, rel, why, false, "failed before with the "
 			    "same contents (write it again to retry)", &in.st);
+		else if (d->mode == DAEMON_ONCE)
+			outcome_remembered(d, rel);
 		return;
 	case V_FRESH:
 		if (why == WATCHER_EVENT)
@@ -725,8 +819,6 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	if (batch_queue_push_weighted(&d->q, rel, uv_now(&d->loop),
 	    why == WATCHER_SCAN ? (int64_t)in.st.st_size : 0) > 0) {
 		http_job_queued(d->http, rel);
-		if (!d->scanned)
-			d->total_once++;
 		want_dispatch(d);
 	}
 }
@@ -1419,10 +1511,75 @@ on_move(void *ud, const char *from, const char *to, bool is_dir)
 	siblings(d, from, recheck_sibling, false);
 }
 
+static uint64_t
+outcomes(const struct daemon *d)
+{
+	return d->n_done + d->n_failed + d->n_skipped;
+}
+
+/* once's progress total: every file the first walk found that gets an
+ * outcome, including those it held back to settle, so the bar does not
+ * fill before they come.  A pick-up either queues the file or logs its
+ * outcome (nothing leaves the queue meanwhile), which is how it is told
+ * from one that found the file up to date or gone. */
 static void
 on_file(void *ud, const char *rel, enum watcher_why why)
 {
-	pickup(ud, rel, why);
+	struct daemon *d = ud;
+	uint64_t before = outcomes(d) + d->q.len;
+	bool counted;
+
+	pickup(d, rel, why);
+	if (d->mode != DAEMON_ONCE)
+		return;
+	counted = outcomes(d) + d->q.len > before;
+	if (!d->scanned) {
+		if (counted)
+			d->total_once++;
+	} else if (batch_queue_remove(&d->settle_counted, rel) && !counted &&
+	    d->total_once > 0) {
+		d->total_once--;
+		progress_draw(d);
+	}
+}
+
+static void
+on_held(void *ud, const char *rel)
+{
+	struct daemon *d = ud;
+
+	if (d->mode == DAEMON_ONCE && !d->scanned && wanted_name(d, rel) &&
+	    batch_queue_push(&d->settle_counted, rel, 0) > 0)
+		d->total_once++;
+}
+
+/* Ready: the first walk is done and every watch is in place, so a file
+ * dropped from now on is seen.  Said once to systemd, to the log (the
+ * line scripts and the README wait for) and to a person at a terminal. */
+static void
+announce_ready(struct daemon *d, const char *msg)
+{
+	const struct config *cfg = d->cfg;
+	struct json_buf *j;
+
+	d->ready = true;
+	notify_ready(msg);
+	if ((j = log_begin(&d->lg, LOG_INFO, "ready")) != NULL) {
+		json_str(j, "input_dir", d->in_root);
+		json_str(j, "output_dir", d->out_root);
+		json_str(j, "log_file", d->lg.path);
+		json_int(j, "dirs", d->w && watcher_watched(d->w) >= 0 ?
+		    watcher_watched(d->w) : (int64_t)d->watched_dirs);
+		json_int(j, "queued", (int64_t)d->q.len);
+		log_commit(&d->lg);
+	}
+	/* As the user gave them (data/input, not /home/...): what to type
+	 * in the next terminal. */
+	if (d->lg.tty && isatty(STDERR_FILENO))
+		fprintf(stderr, "thumbwatch: watching %s \u2192 %s, log %s\n",
+		    cfg->input_dir, cfg->output_dir,
+		    strcmp(cfg->log_file, "-") ? cfg->log_file :
+		    "on standard output");
 }
 
 static void
@@ -1455,11 +1612,11 @@ on_scan_done(void *ud, const struct watcher_scan_stats *st)
 	 * place and the tree has been walked once. */
 	if (d->mode == DAEMON_RUN && !d->ready && !d->draining) {
 		char msg[160];
-		d->ready = true;
 		snprintf(msg, sizeof(msg), "watching %llu folders; %zu files "
 		    "queued", (unsigned long long)st->dirs, d->q.len);
-		notify_ready(msg);
+		announce_ready(d, msg);
 	}
+	progress_draw(d);
 	want_dispatch(d);
 	maybe_finish(d);
 }
@@ -1498,6 +1655,7 @@ log_stats(struct daemon *d, const char *event, const char *reason)
 	json_int(j, "done", (int64_t)d->n_done);
 	json_int(j, "failed", (int64_t)d->n_failed);
 	json_int(j, "skipped", (int64_t)d->n_skipped);
+	json_int(j, "ignored", (int64_t)d->n_ignored);
 	json_int(j, "queued", (int64_t)d->q.len);
 	json_int(j, "in_flight", (int64_t)d->busy.len);
 	if (d->pool) {
@@ -1836,7 +1994,11 @@ ctl_status(void *ud, struct control_status *st)
 	st->output_dir = d->out_root;
 	st->log_file = d->lg.path;
 	st->backend = d->w ? watcher_backend_name(d->w) : "";
+	/* The watches themselves: folders made or removed since the last
+	 * walk count at once.  Polling has none; its walk's count stands. */
 	st->watched_dirs = d->watched_dirs;
+	if (d->w && watcher_watched(d->w) >= 0)
+		st->watched_dirs = (uint64_t)watcher_watched(d->w);
 	st->queued = d->q.len;
 	st->in_flight = d->busy.len;
 	if (d->pool) {
@@ -1848,6 +2010,7 @@ ctl_status(void *ud, struct control_status *st)
 	st->done = d->n_done;
 	st->failed = d->n_failed;
 	st->skipped = d->n_skipped;
+	st->ignored = d->n_ignored;
 	st->deleted = d->n_deleted;
 	st->moved = d->n_moved;
 	st->bytes_out = d->bytes_out;
@@ -2321,6 +2484,30 @@ nested_link(const char *in_root, const char *path)
 	}
 }
 
+/* The failed files by name, on a terminal or not: a person (or a CI
+ * log) sees which without reading the JSON log. */
+static void
+once_failures(struct daemon *d)
+{
+	struct batch_item *it;
+	size_t n = 0;
+
+	if (d->failed_names.len == 0)
+		return;
+	fprintf(stderr, "thumbwatch: failed (the reasons are in the log):\n");
+	for (it = d->failed_names.head; it && n < ONCE_NAMED; it = it->next) {
+		fprintf(stderr, "  %s\n", it->rel);
+		n++;
+	}
+	if (d->failed_names.len > n)
+		fprintf(stderr, "  and %zu more\n", d->failed_names.len - n);
+	if (d->n_remembered > 0)
+		fprintf(stderr, "thumbwatch: %llu of them failed in an earlier "
+		    "run with the same contents and were not tried again: "
+		    "save a file anew to retry it\n",
+		    (unsigned long long)d->n_remembered);
+}
+
 static int
 prepare_dirs(struct daemon *d, const struct config *cfg)
 {
@@ -2397,7 +2584,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
     daemon_reload_fn reload_fn, void *reload_ud)
 {
 	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
-	    on_scan_done };
+	    on_scan_done, on_held };
 	struct pool_callbacks pcb = { on_result, on_lost, on_idle };
 	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
 	    ctl_retry_failed };
@@ -2429,6 +2616,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	batch_queue_init(&d->own_moves);
 	batch_queue_init(&d->forced);
 	batch_queue_init(&d->held);
+	batch_queue_init(&d->settle_counted);
+	batch_queue_init(&d->failed_names);
 	if ((rc = log_open(&d->lg, cfg->log_file, cfg->log_level)) < 0) {
 		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
 		    cfg->log_file, strerror(-rc));
@@ -2586,10 +2775,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		status = 78;
 		goto out_loop;
 	}
-	if (d->w == NULL && mode == DAEMON_RUN) {
-		d->ready = true;
-		notify_ready("waiting for jobs from the Redis stream");
-	}
+	if (d->w == NULL && mode == DAEMON_RUN)
+		announce_ready(d, "waiting for jobs from the Redis stream");
 
 	uv_check_init(&d->loop, &d->check);
 	d->check.data = d;
@@ -2623,6 +2810,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		    (unsigned long long)d->n_skipped,
 		    (unsigned long long)d->n_failed,
 		    (double)(time_wall_ms() - t0) / 1000.0);
+		once_failures(d);
 		if (d->n_failed > 0)
 			status = 1;
 		if (d->stop_reason && strcmp(d->stop_reason, "finished"))
@@ -2647,6 +2835,8 @@ out_log:
 	batch_queue_free(&d->own_moves);
 	batch_queue_free(&d->forced);
 	batch_queue_free(&d->held);
+	batch_queue_free(&d->settle_counted);
+	batch_queue_free(&d->failed_names);
 	log_close(&d->lg);
 	if (d->in_fd >= 0)
 		close(d->in_fd);

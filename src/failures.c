@@ -32,15 +32,14 @@ struct list {
 	int in_root;
 };
 
-/* The first line of a marker; "" for one written before markers held
- * their reason. */
-static void
-read_reason(int fd, char *out, size_t cap)
+size_t
+failures_reason(int fd, char *out, size_t cap)
 {
 	ssize_t n = read(fd, out, cap - 1);
 
 	out[n > 0 ? n : 0] = '\0';
 	out[strcspn(out, "\n")] = '\0';
+	return strlen(out);
 }
 
 static int
@@ -72,7 +71,7 @@ add(struct list *l, const char *rel, int dfd, const char *name)
 		close(fd);
 		return -ENOMEM;
 	}
-	read_reason(fd, f->reason, sizeof(f->reason));
+	failures_reason(fd, f->reason, sizeof(f->reason));
 	close(fd);
 	f->at = ms.st_ctim;
 	/* Current: the source is there with the bytes that failed. */

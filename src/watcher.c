@@ -218,6 +218,8 @@ consider_file(struct watcher *w, const char *rel, const struct stat *st,
 	    mt <= now + 1000) {
 		settle_add(w, rel, mt + (uint64_t)w->cfg->settle_ms);
 		stats->settling++;
+		if (w->cb.on_held)
+			w->cb.on_held(w->ud, rel);
 	} else {
 		w->cb.on_file(w->ud, rel, why);
 	}
@@ -943,6 +945,12 @@ bool
 watcher_busy(const struct watcher *w)
 {
 	return w->walking || w->settling.len > 0 || w->moves != NULL;
+}
+
+int64_t
+watcher_watched(const struct watcher *w)
+{
+	return w->backend == BACKEND_POLL ? -1 : (int64_t)w->ndirs;
 }
 
 const char *

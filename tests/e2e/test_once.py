@@ -127,3 +127,59 @@ def test_help_says_where_once_logs(tmp_path):
     out = run_tw(["--help"], cwd=tmp_path).stdout.decode()
     once_help = out[out.index("  once"):out.index("  check-config")]
     assert "LOG_FILE" in once_help and "must exist" in once_help, once_help
+
+
+def test_second_once_counts_remembered_failures(tmp_path):
+    """Issue 12 item 4: a failure remembered from the first run (same
+    bytes) is failed again in the summary and the exit status, named, and
+    not handed to a worker a second time."""
+    inp = tmp_path / "in"
+    make_jpeg(inp / "a.jpg", 320, 240, mtime_ns=10**18)
+    write_file(inp / "s" / "broken.jpg", b"this is not a JPEG\n" * 20,
+               mtime_ns=10**18)
+    r, err = once(tmp_path)
+    assert r.returncode == 1, err
+    assert summary(err) == (1, 0, 1), err
+    assert "s/broken.jpg" in err, err
+    first = parse_log(tmp_path / "tw.log", allow_partial=False)
+    reason = [e for e in first if e["event"] == "failed"][0]["error"]
+
+    r, err = once(tmp_path)
+    assert r.returncode == 1, err
+    assert summary(err) == (0, 0, 1), err
+    assert "  s/broken.jpg" in err.splitlines(), err
+    assert "not tried again" in err, err
+    ev = parse_log(tmp_path / "tw.log", allow_partial=False)[len(first):]
+    failed = [e for e in ev if e["event"] == "failed"]
+    assert len(failed) == 1, failed
+    # From the marker, with the first run's reason, not from a worker.
+    assert failed[0]["file"] == "s/broken.jpg" and failed[0]["remembered"]
+    assert failed[0]["error"] == reason and "worker" not in failed[0]
+    assert not (tmp_path / "out" / "s" / "broken_thumb.jpg").exists()
+
+    # Saved anew (another mtime): tried again, fails again from a worker.
+    write_file(inp / "s" / "broken.jpg", b"still not a JPEG\n" * 20,
+               mtime_ns=2 * 10**18)
+    n = len(parse_log(tmp_path / "tw.log", allow_partial=False))
+    r, err = once(tmp_path)
+    assert r.returncode == 1 and summary(err) == (0, 0, 1), err
+    assert "not tried again" not in err, err
+    failed = [e for e in parse_log(tmp_path / "tw.log")[n:]
+              if e["event"] == "failed"]
+    assert len(failed) == 1 and "remembered" not in failed[0], failed
+
+
+def test_once_names_ten_failed_files_then_a_count(tmp_path):
+    inp = tmp_path / "in"
+    names = sorted(f"bad{i:02d}.jpg" for i in range(13))
+    for n in names:
+        write_file(inp / n, b"not an image at all\n" * 10)
+    r, err = once(tmp_path)
+    assert r.returncode == 1 and summary(err) == (0, 0, 13), err
+    named = [ln.strip() for ln in err.splitlines() if ln.startswith("  ")]
+    assert len(named) == 11 and named[-1] == "and 3 more", err
+    assert set(named[:10]) <= set(names), err
+    r, err = once(tmp_path)
+    assert r.returncode == 1 and summary(err) == (0, 0, 13), err
+    named = [ln.strip() for ln in err.splitlines() if ln.startswith("  ")]
+    assert len(named) == 11 and named[-1] == "and 3 more", err

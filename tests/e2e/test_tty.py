@@ -91,3 +91,51 @@ def test_run_echoes_readable_records_on_a_tty(tmp_path):
     # The log file still has the full JSON record.
     log = (tmp_path / "tw.log").read_text()
     assert '"event":"done","file":"seen.jpg"' in log
+
+
+def test_once_names_remembered_failures_on_a_tty(tmp_path):
+    """Issue 12 item 4, on a terminal: the second run still says which
+    file failed, and exits 1."""
+    (tmp_path / "in").mkdir()
+    make_jpeg(tmp_path / "in" / "ok.jpg", 320, 240, mtime_ns=10**18)
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"not a JPEG\n" * 30)
+    rc, out = run_on_pty(["once"] + common(tmp_path), tmp_path)
+    assert rc == 1, out
+    rc, out = run_on_pty(["once"] + common(tmp_path), tmp_path)
+    assert rc == 1, out
+    assert "1 files: 0 done, 0 skipped, 1 failed" in out, out
+    assert "  broken.jpg" in out.splitlines(), out
+    assert "1/1" in out, out
+
+
+def test_once_bar_total_counts_files_still_settling(tmp_path):
+    """Issue 12 item 5: files younger than SETTLE_MS at the walk are in
+    the total from the first frame: the bar never reads 3/3 then 6/6."""
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        make_jpeg(tmp_path / "in" / f"old{i}.jpg", 320, 240, mtime_ns=10**18)
+    for i in range(3):
+        make_jpeg(tmp_path / "in" / f"new{i}.jpg", 320, 240)
+    (tmp_path / "in" / "clip.mp4").write_bytes(b"not ours")
+    rc, out = run_on_pty(["once"] + common(tmp_path) +
+                         ["--settle-ms", "1500"], tmp_path)
+    assert rc == 0, out
+    assert "6 files: 6 done" in out, out
+    import re
+    totals = {int(t) for t in re.findall(r"\] \d+/(\d+) ", out)}
+    assert totals == {6}, out
+
+
+def test_run_says_where_it_watches_on_a_tty(tmp_path):
+    """Issue 12 item 2: on a terminal, one plain line once ready."""
+    (tmp_path / "in").mkdir()
+    rc, out = run_on_pty(["run", "--config", write_ini(tmp_path / "tw.ini"),
+                          "--env-file", empty_env(tmp_path),
+                          "--input-dir", "in", "--output-dir", "out",
+                          "--log-file", "tw.log", "--workers", "1"],
+                         tmp_path, stop_when=lambda o: b"\xe2\x86\x92" in o)
+    assert rc == 0, out
+    lines = [ln.strip() for ln in out.splitlines()
+             if ln.startswith("thumbwatch: watching")]
+    assert lines == ["thumbwatch: watching in \u2192 out, log tw.log"], out
+    assert " ready " in out, out
