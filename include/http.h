@@ -23,6 +23,7 @@
 
 struct http_stats {
 	uint64_t done, failed, skipped;
+	uint64_t ignored;	/* names seen that are not processed */
 	uint64_t queued, in_flight;
 	int workers, workers_busy, workers_idle;
 	uint64_t worker_restarts, bytes_out;

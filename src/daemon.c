@@ -2243,6 +2243,7 @@ http_stats_cb(void *ud, struct http_stats *st)
 	st->done = d->n_done;
 	st->failed = d->n_failed;
 	st->skipped = d->n_skipped;
+	st->ignored = d->n_ignored;
 	st->queued = d->q.len;
 	st->in_flight = d->busy.len;
 	st->bytes_out = d->bytes_out;

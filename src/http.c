@@ -1292,6 +1292,9 @@ get_metrics(struct http_server *h, struct MHD_Connection *c)
 	    (double)st.failed);
 	prom_value(&b, "thumbwatch_files_total", "outcome=\"skipped\"",
 	    (double)st.skipped);
+	prom_metric(&b, "thumbwatch_ignored_total", "counter",
+	    "Names seen that are not processed (EXTENSIONS), each time seen.");
+	prom_value(&b, "thumbwatch_ignored_total", NULL, (double)st.ignored);
 	prom_metric(&b, "thumbwatch_queue_depth", "gauge",
 	    "Files waiting for a worker.");
 	prom_value(&b, "thumbwatch_queue_depth", NULL, (double)st.queued);

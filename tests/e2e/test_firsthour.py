@@ -100,3 +100,19 @@ def test_ready_line_after_the_first_walk(daemons):
     d.stop()
     assert b"watching" not in d.stderr(), d.stderr()
     assert len(d.by_event("ready")) == 1, d.describe()
+
+
+def test_ignored_names_counted_in_metrics(daemons):
+    """Item 17: the ignored count is in /metrics too."""
+    from test_http import req, start
+    d = start(daemons)
+    (d.input / "clip.mp4").write_bytes(b"\0\0\0\x18ftypmp42")
+    (d.input / "raw.CR2").write_bytes(b"II*\0")
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        r = req(d, "GET", "/metrics")
+        text = r[2].decode()
+        if "thumbwatch_ignored_total 2\n" in text:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
