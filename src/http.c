@@ -42,6 +42,21 @@
 #define SSE_BLOCK	4096		/* bytes handed to MHD per read */
 #define SSE_SNDBUF	16384		/* kernel send buffer of a stream */
 #define SSE_KEEPALIVE_MS 15000
+/* The page's live panel reads "status" events on /events (the figures of
+ * GET /status), rather than polling /status every 2 s and counting on
+ * the client: the daemon's counts also hold files that never came
+ * through this page (dropped into INPUT_DIR, another browser), one
+ * stream gives the page everything it shows, and a reader that
+ * reconnects gets a fresh snapshot with its greeting instead of racing a
+ * separate fetch.  Cost: while a reader is connected, one stats call per
+ * sweep that is due and one ~200-byte record per change, at most every
+ * STATUS_MIN_MS after an upload or an outcome, else looked at every
+ * STATUS_EVERY_MS (a file dropped into INPUT_DIR moves the queue without
+ * passing here); nothing when nothing changed or no one reads.  A reader
+ * that stops reading is dropped as for any event (SSE_MAX_BUF). */
+#define STATUS_MIN_MS	250
+#define STATUS_EVERY_MS	2000
+#define STATUS_LEN	384
 #define SWEEP_MS	250		/* deadline granularity */
 /* Descriptors kept for everything but HTTP: stdio, the log, pidfile,
  * control socket and clients, inotify, libuv's own, a walk's open
@@ -121,6 +136,12 @@ struct http_server {
 	struct conn *conns;
 	int nconns, max_conns, max_per_client;
 	uint64_t n_timed_out, n_sse_dropped, reported_ms, reported_cut;
+
+	char status_last[STATUS_LEN];	/* the last "status" event sent */
+	size_t status_len;
+	uint64_t status_ms;
+	bool status_dirty;		/* an event since: look again soon */
+	bool in_run, resumed;		/* see mhd_run */
 };
 
 struct upfile {
@@ -263,13 +284,26 @@ schedule(struct http_server *h)
 		uv_timer_stop(&h->timer);
 }
 
+static void kick(struct http_server *h);
+
+/* A stream resumed from inside MHD_run (an upload's event, published
+ * from its request callback) is not counted by MHD_get_timeout, and
+ * schedule() would stop the timer kick() had just started: the event then
+ * waited for the next unrelated request (the page's old 2 s poll of
+ * /status hid that).  Run again at once instead. */
 static void
 mhd_run(struct http_server *h)
 {
 	if (h->stopping)
 		return;
+	h->in_run = true;
 	MHD_run(h->mhd);
+	h->in_run = false;
 	schedule(h);
+	if (h->resumed) {
+		h->resumed = false;
+		kick(h);
+	}
 }
 
 static void
@@ -404,6 +438,8 @@ notify_conn(void *cls, struct MHD_Connection *mc, void **sctx,
 }
 
 static void sse_drop(struct sse *s);
+static void sse_resume(struct sse *s);
+static void status_publish(struct http_server *h);
 
 /* Every SWEEP_MS: requests past their deadline are cut, /events readers
  * that stopped draining are dropped, quiet ones get a keep-alive. */
@@ -455,10 +491,15 @@ sweep_cb(uv_timer_t *t)
 		s->wrote_ms = s->drained_ms = now;
 		if (s->suspended) {
 			s->suspended = false;
-			MHD_resume_connection(s->conn);
+			sse_resume(s);
 		}
 		any = true;
 	}
+	for (s = h->sse; s && s->closed; s = s->next)
+		;
+	if (s != NULL && (now - h->status_ms >= STATUS_EVERY_MS ||
+	    (h->status_dirty && now - h->status_ms >= STATUS_MIN_MS)))
+		status_publish(h);
 	if (any)
 		kick(h);
 	if (h->nconns < h->max_conns)
@@ -1390,22 +1431,38 @@ get_metrics(struct http_server *h, struct MHD_Connection *c)
 	return ret;
 }
 
-static enum MHD_Result
-get_status(struct http_server *h, struct MHD_Connection *c)
+/* The figures of GET /status and of the "status" event, into out (one
+ * line, no newline); returns its length, or -1 if it did not fit. */
+static int
+status_format(struct http_server *h, char *out, size_t size)
 {
 	struct http_stats st;
-	struct json_buf b;
+	int n;
 
 	memset(&st, 0, sizeof(st));
 	h->cb.stats(h->ud, &st);
-	json_init(&b);
-	json_printf(&b, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
+	n = snprintf(out, size, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
 	    ",\"skipped\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"in_flight\":%"
 	    PRIu64 ",\"workers\":%d,\"workers_busy\":%d,\"workers_idle\":%d,"
-	    "\"worker_restarts\":%" PRIu64 ",\"healthy\":%s}\n", st.done,
+	    "\"worker_restarts\":%" PRIu64 ",\"healthy\":%s}", st.done,
 	    st.failed, st.skipped, st.queued, st.in_flight, st.workers,
 	    st.workers_busy, st.workers_idle, st.worker_restarts,
 	    st.healthy ? "true" : "false");
+	return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+static enum MHD_Result
+get_status(struct http_server *h, struct MHD_Connection *c)
+{
+	char line[STATUS_LEN];
+	struct json_buf b;
+	int n;
+
+	if ((n = status_format(h, line, sizeof(line))) < 0)
+		return send_error(c, 500, "status too long");
+	json_init(&b);
+	json_raw(&b, line, (size_t)n);
+	json_raw(&b, "\n", 1);
 	return send_json(c, 200, &b);
 }
 
@@ -1459,6 +1516,14 @@ sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return 0;
 }
 
+static void
+sse_resume(struct sse *s)
+{
+	MHD_resume_connection(s->conn);
+	if (s->h->in_run)
+		s->h->resumed = true;
+}
+
 /* A reader that fell behind: its buffer goes now, its socket is shut so
  * MHD closes it at once rather than when the client reads again. */
 static void
@@ -1472,7 +1537,7 @@ sse_drop(struct sse *s)
 	s->h->n_sse_dropped++;
 	if (s->suspended) {
 		s->suspended = false;
-		MHD_resume_connection(s->conn);
+		sse_resume(s);
 	}
 	if (s->fd >= 0)
 		shutdown(s->fd, SHUT_RDWR);
@@ -1500,7 +1565,8 @@ get_events(struct http_server *h, struct MHD_Connection *c)
 	enum MHD_Result ret;
 	struct conn *k;
 	struct sse *s;
-	int sndbuf = SSE_SNDBUF;
+	int sndbuf = SSE_SNDBUF, n;
+	char line[STATUS_LEN];
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return MHD_NO;
@@ -1516,6 +1582,9 @@ get_events(struct http_server *h, struct MHD_Connection *c)
 	s->drained_ms = s->wrote_ms = uv_now(h->loop);
 	strbuf_init(&s->buf);
 	strbuf_printf(&s->buf, "retry: 2000\n: thumbwatch events\n\n");
+	/* Where things stand now: the page's panel needs no GET /status. */
+	if ((n = status_format(h, line, sizeof(line))) >= 0)
+		strbuf_printf(&s->buf, "event: status\ndata: %s\n\n", line);
 	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK,
 	    sse_read, s, sse_free);
 	if (r == NULL) {
@@ -1544,6 +1613,7 @@ http_publish(struct http_server *h, const char *event, const char *json,
 
 	if (h == NULL || h->stopping)
 		return;
+	h->status_dirty = true;		/* an upload or an outcome: counts move */
 	now = uv_now(h->loop);
 	for (s = h->sse; s; s = s->next) {
 		if (s->closed)
@@ -1562,12 +1632,33 @@ http_publish(struct http_server *h, const char *event, const char *json,
 		strbuf_add(&s->buf, "\n\n", 2);
 		if (s->suspended) {
 			s->suspended = false;
-			MHD_resume_connection(s->conn);
+			sse_resume(s);
 			any = true;
 		}
 	}
 	if (any)
 		kick(h);
+}
+
+/* A "status" event to every reader, when the figures changed since the
+ * last one (see STATUS_MIN_MS). */
+static void
+status_publish(struct http_server *h)
+{
+	char line[STATUS_LEN];
+	int n;
+
+	n = status_format(h, line, sizeof(line));
+	h->status_ms = uv_now(h->loop);
+	if (n < 0 || ((size_t)n == h->status_len &&
+	    memcmp(line, h->status_last, (size_t)n) == 0)) {
+		h->status_dirty = false;
+		return;
+	}
+	memcpy(h->status_last, line, (size_t)n);
+	h->status_len = (size_t)n;
+	http_publish(h, "status", line, (size_t)n);
+	h->status_dirty = false;
 }
 
 /* ---- dispatch ------------------------------------------------------- */
@@ -1888,7 +1979,7 @@ http_stop(struct http_server *h)
 		s->closed = true;
 		if (s->suspended) {
 			s->suspended = false;
-			MHD_resume_connection(s->conn);
+			sse_resume(s);
 		}
 	}
 	MHD_run(h->mhd);
