@@ -29,6 +29,13 @@ check_jobs_equal(const struct ipc_job *a, const struct ipc_job *b)
 	uint32_t i;
 
 	CHECK(strcmp(a->src, b->src) == 0);
+	CHECK(strcmp(a->in_root, b->in_root) == 0);
+	CHECK(strcmp(a->out_root, b->out_root) == 0);
+	CHECK(a->src_dev == b->src_dev && a->src_ino == b->src_ino);
+	CHECK(a->in_root_dev == b->in_root_dev &&
+	    a->in_root_ino == b->in_root_ino);
+	CHECK(a->out_root_dev == b->out_root_dev &&
+	    a->out_root_ino == b->out_root_ino);
 	CHECK(a->max_pixels == b->max_pixels);
 	CHECK(a->src_mtime_ns == b->src_mtime_ns);
 	CHECK(strcmp(a->background, b->background) == 0);
@@ -89,7 +96,7 @@ try_result(const uint8_t *p, size_t len)
 
 	if (ipc_result_decode(p, len, &a) != 0)
 		return;
-	CHECK(a.status <= IPC_FAILED_OUTPUT && a.noutputs <= IPC_MAX_OUTPUTS);
+	CHECK(a.status <= IPC_REPLACED && a.noutputs <= IPC_MAX_OUTPUTS);
 	ipc_writer_init(&w);
 	CHECK(ipc_result_encode(&w, &a) == 0);
 	CHECK(w.len == len && (len == 0 || memcmp(w.buf, p, len) == 0));
