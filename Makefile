@@ -13,7 +13,10 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) $(SANITIZE)
 LDLIBS   = $(PKG_LIBS) -lm $(SANITIZE)
 
-SRC      := $(filter-out src/main.c,$(wildcard src/*.c))
+# One folder per process or layer (docs/ARCHITECTURE.md); include/ holds
+# only the headers that cross folders.
+SRC      := $(filter-out src/cli/main.c,$(wildcard src/*/*.c))
+HDRS     := $(wildcard include/*.h src/*/*.h)
 OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libthumbwatch.a
 BIN      := $(BUILD)/thumbwatch
@@ -25,26 +28,28 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BIN)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
+	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -c -o $@ $<
 
 # The web page (GET /) is compiled in: no file to install, no CDN.
-$(BUILD)/gen/http_index.h: src/http_index.html | $(BUILD)/gen
+$(BUILD)/gen/http_index.h: src/front/http_index.html | $(BUILD)/gen
 	{ echo 'static const unsigned char http_index_html[] = {'; \
-	    xxd -i < src/http_index.html; echo '};'; \
+	    xxd -i < src/front/http_index.html; echo '};'; \
 	    echo 'static const size_t http_index_html_len ='; \
 	    echo '    sizeof(http_index_html);'; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/http.o: $(BUILD)/gen/http_index.h
+$(BUILD)/obj/front/http.o: $(BUILD)/gen/http_index.h
 
 $(LIB): $(OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(BUILD)/obj/main.o $(LIB)
+$(BIN): $(BUILD)/obj/cli/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
+# A unit test may reach a folder's private header, as libuv's tests do.
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB) | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/unit $(patsubst %,-I%,$(wildcard src/*)) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
@@ -91,7 +96,7 @@ bench-cluster: deps all
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(OBJ:.o=.d) $(BUILD)/obj/main.d
+-include $(OBJ:.o=.d) $(BUILD)/obj/cli/main.d
 
 # ---- install / uninstall ------------------------------------------------
 # `make install` (as root), or `make install DESTDIR=/tmp/pkg PREFIX=/usr`

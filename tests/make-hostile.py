@@ -81,7 +81,7 @@ import zlib
 
 W, H = 128, 96          # base image size: small on disk, quick to decode
 # progressive JPEGs cannot shrink on load; thumbwatch refuses those over
-# 100 megapixels from the header (src/thumb.c, PROGRESSIVE_MAX_PIXELS)
+# 100 megapixels from the header (src/worker/thumb.c, PROGRESSIVE_MAX_PIXELS)
 PROGRESSIVE = ((12000, 9000), (9000, 9000))
 PROGRESSIVE_CAP = 100_000_000
 

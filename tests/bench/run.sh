@@ -64,7 +64,7 @@ rm -f "$BIN/twloop"
 # the project's own pkg-config list (the Makefile's PKGS), so a new library
 # the daemon links does not break this helper
 PKGS=$(sed -n 's/^PKGS[[:space:]]*:=[[:space:]]*//p' Makefile)
-cc -O2 -g -Wall -Wextra -Iinclude -D_GNU_SOURCE -o "$BIN/twloop" tests/bench/twloop.c \
+cc -O2 -g -Wall -Wextra -Iinclude -Isrc/worker -D_GNU_SOURCE -o "$BIN/twloop" tests/bench/twloop.c \
 	"$BUILD/libthumbwatch.a" $(pkg-config --cflags --libs ${PKGS:-vips libuv inih}) -lm ||
 	say "twloop (thumb.c without the daemon) did not build: its rows are skipped"
 

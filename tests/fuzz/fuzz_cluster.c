@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/cluster.c: what a worker node reads from Redis.
+ * libFuzzer harness for src/common/cluster.c: what a worker node reads from Redis.
  *
  * The input is a byte stream of RESP replies, parsed by hiredis' own
  * reader (as the node's connection does), and each reply is read as every

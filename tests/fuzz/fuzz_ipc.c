@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/ipc.c.
+ * libFuzzer harness for src/common/ipc.c.
  *
  * The input is read three ways: as a stream of frames (what a worker or the
  * supervisor receives), and whole, as a job payload and as a result payload

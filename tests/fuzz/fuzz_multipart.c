@@ -1,7 +1,7 @@
 /*
  * libFuzzer harness for the project's own part of the upload path
- * (src/httputil.c: part bookkeeping, client name sanitising, content
- * sniffing) and for JSON escaping (src/json.c), which writes those names
+ * (src/common/httputil.c: part bookkeeping, client name sanitising, content
+ * sniffing) and for JSON escaping (src/common/json.c), which writes those names
  * into the log and the HTTP answers.
  *
  * libmicrohttpd's post processor needs a live connection, so the input

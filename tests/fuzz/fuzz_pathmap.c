@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/pathmap.c.
+ * libFuzzer harness for src/common/pathmap.c.
  *
  * The input is split on NUL bytes into template, source path relative to
  * the input dir, preset name and output extension (missing parts are ""

@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for src/sniff.c.
+ * libFuzzer harness for src/common/sniff.c.
  *
  * The input is a whole file: its format is sniffed from the first
  * SNIFF_HEAD bytes (given in a buffer of exactly that length, so a read

@@ -14,16 +14,16 @@ cc=${FUZZ_CC:-clang}
 # no-recover: an undefined-behaviour report must stop the run like a crash.
 cflags="-std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -D_GNU_SOURCE"
 
-# What each harness links besides itself; by default src/NAME.c.
+# What each harness links besides itself; by default src/common/NAME.c.
 deps() {
 	case "$1" in
-	ipc) echo "src/ipc.c" ;;
-	pathmap) echo "src/pathmap.c" ;;
-	sniff) echo "src/sniff.c -lz" ;;
-	config) echo "src/config.c src/cluster.c src/pathmap.c src/httputil.c src/sniff.c -linih -lz" ;;
-	cluster) echo "src/cluster.c src/config.c src/pathmap.c src/httputil.c src/sniff.c -linih -lhiredis -lz" ;;
-	multipart) echo "src/httputil.c src/json.c src/sniff.c -lz" ;;
-	*) echo "src/$1.c" ;;
+	ipc) echo "src/common/ipc.c" ;;
+	pathmap) echo "src/common/pathmap.c" ;;
+	sniff) echo "src/common/sniff.c -lz" ;;
+	config) echo "src/common/config.c src/common/cluster.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c -linih -lz" ;;
+	cluster) echo "src/common/cluster.c src/common/config.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c -linih -lhiredis -lz" ;;
+	multipart) echo "src/common/httputil.c src/common/json.c src/common/sniff.c -lz" ;;
+	*) echo "src/common/$1.c" ;;
 	esac
 }
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/batch.c: the de-duplicating FIFO (checked against a
+ * Unit tests of src/common/batch.c: the de-duplicating FIFO (checked against a
  * plain array model under random operations, and past 10000 items) and
  * the dispatch policy table.
  */

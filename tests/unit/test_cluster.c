@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/cluster.c: the QUEUE URL and its redaction, Redis key
+ * Unit tests of src/common/cluster.c: the QUEUE URL and its redaction, Redis key
  * names, the preset fingerprint, the entry path check, and the reading of
  * stream entries and XREADGROUP/XAUTOCLAIM/XPENDING/XINFO replies, built
  * here by hand as hiredis redisReply trees (entries come from the network,

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/control.c.  Pure parts: request lines (parsing,
+ * Unit tests of src/front/control.c.  Pure parts: request lines (parsing,
  * %XX encoding, round trips of awkward paths), the client's response
  * scanner, the recent-failures ring and the per-minute rate.  Then a real
  * server on a socket in a temporary folder, served by a libuv loop in this

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/ipc.c: frame header encoding and decoding, the payload
+ * Unit tests of src/common/ipc.c: frame header encoding and decoding, the payload
  * reader/writer, and the job/result codecs, including every class of
  * malformed input a confused or compromised peer could send.
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/json.c: object layout, RFC 8259 escaping, lossless
+ * Unit tests of src/common/json.c: object layout, RFC 8259 escaping, lossless
  * escaping of ill-formed UTF-8 (\udcXX per byte), and RFC 3339 timestamps.  Escaping is also checked
  * exhaustively over short byte strings against an independent UTF-8
  * validator and a JSON string unescaper written here.

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/notify.c: the sd_notify datagrams, received on a real
+ * Unit tests of src/common/notify.c: the sd_notify datagrams, received on a real
  * AF_UNIX datagram socket made here (a path in a temporary folder, and an
  * abstract name), the no-op without $NOTIFY_SOCKET, address errors, and
  * $WATCHDOG_USEC / $WATCHDOG_PID.

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/pathmap.c: template expansion and its escape checks,
+ * Unit tests of src/common/pathmap.c: template expansion and its escape checks,
  * the collision rule, name filters and path arithmetic.
  */
 #include "unit.h"

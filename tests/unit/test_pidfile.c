@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/pidfile.c: the instance lock on an input folder (in
+ * Unit tests of src/common/pidfile.c: the instance lock on an input folder (in
  * one process and across processes, with the holder's pid in the
  * message), the pidfile (write, refuse while held, reuse a dead process's
  * file, remove only our own), and daemonize()'s readiness protocol (exit 0

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/redis_conn.c against a real redis-server that each
+ * Unit tests of src/queue/redis_conn.c against a real redis-server that each
  * test starts on a free port of its own (and kills, even when it fails),
  * in a real libuv loop run by this thread under a deadline, so a bug can
  * fail a test but not hang it.  Without /usr/bin/redis-server the tests

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/safedir.c: which folders may hold the control socket,
+ * Unit tests of src/common/safedir.c: which folders may hold the control socket,
  * the pidfile and the log (owner, group/other write, sticky bit, the
  * folders above, a symlink met on the way).  Runs as any user; the
  * "another user" cases need root to chown and are skipped otherwise.

@@ -1,5 +1,5 @@
 /*
- * Unit tests of src/uptodate.c: every verdict, and the order of the checks
+ * Unit tests of src/common/uptodate.c: every verdict, and the order of the checks
  * when several conditions hold at once.
  */
 #include "unit.h"
