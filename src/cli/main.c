@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sysexits.h>
 #include <unistd.h>
 #include <hiredis.h>
 #include <microhttpd.h>
@@ -28,12 +29,7 @@
 #include "safedir.h"
 #include "worker.h"
 
-#define EX_USAGE 64
-#define EX_NOINPUT 66
 #define WORKER_NICE 10
-#define EX_SOFTWARE 70
-#define EX_OSERR 71
-#define EX_CONFIG 78
 
 extern char **environ;
 
@@ -357,7 +353,7 @@ main(int argc, char **argv)
 	if ((flags = calloc((size_t)argc + 1, sizeof(*flags))) == NULL ||
 	    (cli.paths = calloc((size_t)argc + 1, sizeof(char *))) == NULL) {
 		free(flags);
-		return 70;
+		return EX_SOFTWARE;
 	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -511,7 +507,7 @@ main(int argc, char **argv)
 	if (uv_exepath(exe, &exelen) < 0) {
 		fprintf(stderr, "thumbwatch: cannot find my own executable\n");
 		config_free(&cfg);
-		rc = 70;
+		rc = EX_SOFTWARE;
 		goto out;
 	}
 	mode = strcmp(cli.command, "once") ? DAEMON_RUN : DAEMON_ONCE;

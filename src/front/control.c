@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -34,13 +35,6 @@
 #include "json.h"
 #include "safedir.h"
 #include "timeutil.h"
-
-#define EX_UNAVAILABLE	69
-#define EX_OSERR	71
-#define EX_TEMPFAIL	75
-#define EX_PROTOCOL	76
-#define EX_NOPERM	77
-
 /* The client waits this long for an answer; the daemon answers from its
  * loop at once, so only a stuck daemon takes longer. */
 #define CLIENT_TIMEOUT_MS	30000

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -2221,7 +2222,7 @@ lock_check_cb(uv_timer_t *t)
 	rc = instance_lock_check(&d->lock_fd, d->in_root, err, sizeof(err));
 	if (rc == -EWOULDBLOCK && !d->draining) {
 		log_msg(&d->lg, LOG_ERROR, "lock_lost", "%s: stopping", err);
-		d->exit_code = 75;
+		d->exit_code = EX_TEMPFAIL;
 		begin_drain(d, "input folder taken by another daemon");
 	}
 }
@@ -2521,14 +2522,14 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 	    d->mode == DAEMON_ONCE) {
 		dprintf(2, "thumbwatch: INPUT_DIR %s does not exist (once never "
 		    "creates it)\n", cfg->input_dir);
-		return 66;
+		return EX_NOINPUT;
 	}
 	if (stat(cfg->input_dir, &sb) == -1 && errno == ENOENT) {
 		if ((rc = fs_mkdir_p(cfg->input_dir, 0755)) < 0) {
 			dprintf(2, "thumbwatch: INPUT_DIR %s does not exist and "
 			    "cannot be created: %s\n", cfg->input_dir,
 			    strerror(-rc));
-			return 66;
+			return EX_NOINPUT;
 		}
 		log_msg(&d->lg, LOG_INFO, "input_created", "created INPUT_DIR "
 		    "%s", cfg->input_dir);
@@ -2538,18 +2539,18 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 		dprintf(2, "thumbwatch: INPUT_DIR %s is not a usable folder: "
 		    "%s\n", cfg->input_dir, errno ? strerror(errno) :
 		    "not a directory");
-		return 66;
+		return EX_NOINPUT;
 	}
 	if ((rc = fs_mkdir_p(cfg->output_dir, 0755)) < 0 ||
 	    realpath(cfg->output_dir, d->out_root) == NULL) {
 		dprintf(2, "thumbwatch: OUTPUT_DIR %s cannot be created: %s\n",
 		    cfg->output_dir, strerror(rc < 0 ? -rc : errno));
-		return 73;
+		return EX_CANTCREAT;
 	}
 	if (strcmp(d->in_root, d->out_root) == 0) {
 		dprintf(2, "thumbwatch: OUTPUT_DIR and INPUT_DIR are the same "
 		    "folder (%s)\n", d->in_root);
-		return 78;
+		return EX_CONFIG;
 	}
 	if (nested_link(d->in_root, cfg->output_dir) ||
 	    (cfg->source_action == ACTION_MOVE &&
@@ -2558,24 +2559,24 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 		    "through a symbolic link inside INPUT_DIR %s, which anyone "
 		    "who drops files could have planted: give its real path\n",
 		    cfg->output_dir, cfg->done_dir, d->in_root);
-		return 78;
+		return EX_CONFIG;
 	}
 	/* Held for the daemon's life: a dropper who renames a folder of the
 	 * input tree cannot make a later path lead elsewhere. */
 	if ((d->in_fd = beneath_root(d->in_root)) < 0) {
 		dprintf(2, "thumbwatch: INPUT_DIR %s cannot be opened: %s\n",
 		    d->in_root, strerror(-d->in_fd));
-		return 66;
+		return EX_NOINPUT;
 	}
 	if ((d->out_fd = beneath_root(d->out_root)) < 0) {
 		dprintf(2, "thumbwatch: OUTPUT_DIR %s cannot be opened: %s\n",
 		    d->out_root, strerror(-d->out_fd));
-		return 73;
+		return EX_CANTCREAT;
 	}
 	if (cfg->source_action == ACTION_MOVE && (rc = done_root(d)) < 0) {
 		dprintf(2, "thumbwatch: DONE_DIR %s cannot be created: %s\n",
 		    cfg->done_dir, strerror(-rc));
-		return 73;
+		return EX_CANTCREAT;
 	}
 	return 0;
 }
@@ -2599,7 +2600,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	int rc, i, status;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
-		return 70;
+		return EX_SOFTWARE;
 	d->cfg = cfg;
 	d->mode = mode;
 	d->exe = exe;
@@ -2623,7 +2624,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
 		    cfg->log_file, strerror(-rc));
 		free(d);
-		return 73;
+		return EX_CANTCREAT;
 	}
 	d->progress = mode == DAEMON_ONCE && d->lg.tty;
 	d->lg.quiet_tty = mode == DAEMON_ONCE;
@@ -2633,7 +2634,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		if (mode == DAEMON_ONCE) {
 			dprintf(2, "thumbwatch: QUEUE: 'once' works on the local "
 			    "queue only; with a Redis QUEUE use 'run'\n");
-			status = 64;
+			status = EX_USAGE;
 			goto out_log;
 		}
 		d->produce = cfg->role != ROLE_WORKER;
@@ -2645,7 +2646,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	    instance_lock(d->in_root, err, sizeof(err));
 	if (d->lock_fd == -EWOULDBLOCK) {
 		dprintf(2, "thumbwatch: %s\n", err);
-		status = 75;
+		status = EX_TEMPFAIL;
 		goto out_log;
 	}
 	if (d->lock_fd < 0 && !config_queue_is_redis(cfg))
@@ -2656,12 +2657,12 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		    cfg->pidfile[0] ? "" : CONTROL_PIDFILE_NAME) >=
 		    (int)sizeof(path)) {
 			dprintf(2, "thumbwatch: the pidfile's path is too long\n");
-			status = 78;
+			status = EX_CONFIG;
 			goto out_log;
 		}
 		if ((rc = pidfile_write(&d->pf, path, err, sizeof(err))) < 0) {
 			dprintf(2, "thumbwatch: %s\n", err);
-			status = rc == -EWOULDBLOCK ? 75 : 73;
+			status = rc == -EWOULDBLOCK ? EX_TEMPFAIL : EX_CANTCREAT;
 			goto out_log;
 		}
 	}
@@ -2679,13 +2680,13 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		    cfg->runtime_dir) < 0) {
 			dprintf(2, "thumbwatch: RUNTIME_DIR %s is too long\n",
 			    cfg->runtime_dir);
-			status = 78;
+			status = EX_CONFIG;
 			goto out_loop;
 		}
 		if ((rc = control_start(&d->ctl, &d->loop, path, &ccb, d, err,
 		    sizeof(err))) < 0) {
 			dprintf(2, "thumbwatch: %s\n", err);
-			status = rc == -EADDRINUSE ? 75 : 73;
+			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CANTCREAT;
 			goto out_loop;
 		}
 	}
@@ -2694,7 +2695,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		if ((rc = http_start(&d->http, &d->loop, cfg, d->in_root,
 		    d->out_root, &d->lg, &hcb, d, err, sizeof(err))) < 0) {
 			dprintf(2, "thumbwatch: %s\n", err);
-			status = rc == -EADDRINUSE ? 75 : 78;
+			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CONFIG;
 			goto out_loop;
 		}
 		d->lg.tap = http_tap;
@@ -2725,7 +2726,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	    d)) < 0) {
 		dprintf(2, "thumbwatch: cannot watch INPUT_DIR %s: %s\n",
 		    cfg->input_dir, strerror(-rc));
-		status = 66;
+		status = EX_NOINPUT;
 		goto out_loop;
 	}
 	if ((j = log_begin(&d->lg, LOG_INFO, "start")) != NULL) {
@@ -2768,12 +2769,12 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	if ((rc = pool_start(&d->pool, &d->loop, &po, &d->lg, &pcb, d)) < 0) {
 		dprintf(2, "thumbwatch: cannot start workers: %s\n",
 		    strerror(-rc));
-		status = 70;
+		status = EX_SOFTWARE;
 		goto out_loop;
 	}
 	if (config_queue_is_redis(cfg) && rq_start(d, err, sizeof(err)) < 0) {
 		dprintf(2, "thumbwatch: %s\n", err);
-		status = 78;
+		status = EX_CONFIG;
 		goto out_loop;
 	}
 	if (d->w == NULL && mode == DAEMON_RUN)
