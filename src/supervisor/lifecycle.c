@@ -1,0 +1,726 @@
+/*
+ * lifecycle: open, start, run and close the supervisor; signals, reload,
+ * drain and stop.
+ *
+ * A file's life: picked up (event or walk) -> checked with stat only
+ * (intake.c: type, size, symlink target, whether its thumbnails are up to
+ * date) -> queued once -> dispatched to an idle worker (dispatch.c) -> one
+ * outcome line (results.c, outcome.c).  The supervisor never opens an
+ * image, so no image can crash it.  Failures are remembered by a marker in
+ * OUTPUT_DIR/.thumbwatch/failed carrying the source's mtime (store.c), so
+ * a restart does not fail the same bytes again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "batch.h"
+#include "beneath.h"
+#include "cluster.h"
+#include "config.h"
+#include "control.h"
+#include "fsutil.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "pathmap.h"
+#include "pidfile.h"
+#include "pool.h"
+#include "redisq.h"
+#include "timeutil.h"
+#include "watcher.h"
+#include "supervisor.h"
+
+/* Ready: the first walk is done and every watch is in place, so a file
+ * dropped from now on is seen.  Said once to systemd, to the log (the
+ * line scripts and the README wait for) and to a person at a terminal. */
+static void
+announce_ready(struct daemon *d, const char *msg)
+{
+	const struct config *cfg = d->cfg;
+	struct json_buf *j;
+
+	d->ready = true;
+	notify_ready(msg);
+	if ((j = log_begin(&d->lg, LOG_INFO, "ready")) != NULL) {
+		json_str(j, "input_dir", d->in_root);
+		json_str(j, "output_dir", d->out_root);
+		json_str(j, "log_file", d->lg.path);
+		json_int(j, "dirs", d->w && watcher_watched(d->w) >= 0 ?
+		    watcher_watched(d->w) : (int64_t)d->watched_dirs);
+		json_int(j, "queued", (int64_t)d->q.len);
+		log_commit(&d->lg);
+	}
+	/* As the user gave them (data/input, not /home/...): what to type
+	 * in the next terminal. */
+	if (d->lg.tty && isatty(STDERR_FILENO))
+		fprintf(stderr, "thumbwatch: watching %s \u2192 %s, log %s\n",
+		    cfg->input_dir, cfg->output_dir,
+		    strcmp(cfg->log_file, "-") ? cfg->log_file :
+		    "on standard output");
+}
+
+static void
+on_scan_done(void *ud, const struct watcher_scan_stats *st)
+{
+	struct daemon *d = ud;
+	struct json_buf *j;
+
+	if ((j = log_begin(&d->lg, LOG_INFO, "scan")) != NULL) {
+		json_str(j, "reason", st->reason);
+		json_int(j, "dirs", (int64_t)st->dirs);
+		json_int(j, "files", (int64_t)st->files);
+		json_int(j, "queued", (int64_t)d->q.len);
+		json_int(j, "uptodate",
+		    (int64_t)(d->scan_fresh - d->scan_fresh_mark));
+		json_int(j, "settling", (int64_t)st->settling);
+		json_int(j, "ms", (int64_t)st->ms);
+		log_commit(&d->lg);
+	}
+	d->scan_fresh_mark = d->scan_fresh;
+	/* The first walk's backlog, biggest files first (nothing else is
+	 * queued yet): in listing order a large image found last keeps one
+	 * worker busy while the others idle (measured: 12% of a 72-image
+	 * run).  Later walks leave event-queued files their place. */
+	if (!d->scanned)
+		batch_queue_sort_heaviest(&d->q);
+	d->scanned = true;
+	d->watched_dirs = st->dirs;
+	/* systemd counts the service as started only now: every watch is in
+	 * place and the tree has been walked once. */
+	if (d->mode == DAEMON_RUN && !d->ready && !d->draining) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "watching %llu folders; %zu files "
+		    "queued", (unsigned long long)st->dirs, d->q.len);
+		announce_ready(d, msg);
+	}
+	progress_draw(d);
+	want_dispatch(d);
+	maybe_finish(d);
+}
+
+void
+close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void
+pool_gone(void *ud)
+{
+	struct daemon *d = ud;
+
+	pool_free(d->pool);
+	d->pool = NULL;
+	if (d->w) {
+		watcher_stop(d->w);
+		d->w = NULL;
+	}
+	/* Whatever is left (signals, timers) closes now, once the queue's
+	 * last acknowledgements are out; the loop ends. */
+	if (d->rq == NULL)
+		uv_walk(&d->loop, close_walk, NULL);
+}
+
+static void
+stop(struct daemon *d, const char *reason)
+{
+	struct batch_item *it;
+
+	if (d->stopped)
+		return;
+	d->stopped = true;
+	d->stop_reason = reason;
+	uv_timer_stop(&d->drain_timer);
+	if (d->progress)
+		fputc('\n', stderr);
+	/* Files still queued are not lost: the next start-up walk finds
+	 * them, since their thumbnails are not there. */
+	while ((it = batch_queue_pop(&d->q)) != NULL)
+		batch_item_free(it);
+	while ((it = batch_queue_pop(&d->held)) != NULL)
+		batch_item_free(it);
+	log_stats(d, "shutdown", reason);
+	/* Its handles close through its own callbacks, before the walk in
+	 * pool_gone closes whatever is left. */
+	control_stop(d->ctl);
+	d->ctl = NULL;
+	http_stop_daemon(d);
+	if (d->rq)
+		redisq_close(d->rq, rq_gone, d);
+	if (d->pool)
+		pool_stop(d->pool, 2000, pool_gone);
+	else
+		pool_gone(d);
+}
+
+static void
+drain_timeout_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	log_msg(&d->lg, LOG_WARN, "drain_timeout", "%zu file(s) still in "
+	    "work after DRAIN_TIMEOUT_MS=%d: stopping the workers; they are "
+	    "made again at the next start", d->busy.len,
+	    d->cfg->drain_timeout_ms);
+	stop(d, d->stop_reason ? d->stop_reason : "drain timeout");
+}
+
+void
+maybe_finish(struct daemon *d)
+{
+	if (d->stopped)
+		return;
+	if (d->draining) {
+		if (d->busy.len == 0)
+			stop(d, d->stop_reason);
+		return;
+	}
+	if (d->mode == DAEMON_ONCE && d->scanned && d->q.len == 0 &&
+	    d->held.len == 0 && d->busy.len == 0 && !watcher_busy(d->w)) {
+		d->draining = true;
+		d->stop_reason = "finished";
+		stop(d, "finished");
+	}
+}
+
+static void
+begin_drain(struct daemon *d, const char *reason)
+{
+	struct json_buf *j;
+
+	if (d->draining) {
+		/* A second signal: stop now. */
+		stop(d, reason);
+		return;
+	}
+	d->draining = true;
+	d->stop_reason = reason;
+	if (d->mode == DAEMON_RUN)
+		notify_stopping();
+	if ((j = log_begin(&d->lg, LOG_INFO, "draining")) != NULL) {
+		json_str(j, "reason", reason);
+		json_int(j, "in_flight", (int64_t)d->busy.len);
+		json_int(j, "queued", (int64_t)d->q.len);
+		log_commit(&d->lg);
+	}
+	uv_timer_start(&d->drain_timer, drain_timeout_cb,
+	    (uint64_t)d->cfg->drain_timeout_ms, 0);
+	maybe_finish(d);
+}
+
+static void
+check_cb(uv_check_t *h)
+{
+	struct daemon *d = h->data;
+
+	/* One dispatch per loop turn: a burst of events becomes batches
+	 * instead of one message per file. */
+	if (d->want_dispatch)
+		dispatch(d);
+	maybe_finish(d);
+}
+
+void
+reload(struct daemon *d)
+{
+	struct config nc, *c = d->cfg;
+	struct json_buf *j;
+	char err[1024], changed[512];
+	char fp_before[CLUSTER_FP_LEN + 1], fp_after[CLUSTER_FP_LEN + 1];
+	int rc;
+
+	if (d->mode == DAEMON_RUN)
+		notify_reloading();
+	if ((rc = log_reopen(&d->lg)) < 0)
+		dprintf(2, "thumbwatch: cannot reopen %s: %s\n", d->lg.path,
+		    strerror(-rc));
+	if (d->reload == NULL)
+		goto done;
+	memset(&nc, 0, sizeof(nc));
+	if (d->reload(d->reload_ud, &nc, err, sizeof(err)) < 0) {
+		log_msg(&d->lg, LOG_ERROR, "reload_failed",
+		    "configuration not reloaded, the running one stays: %s",
+		    err);
+		goto done;
+	}
+	/* What the loop, the pool and the watcher were built around needs a
+	 * restart (the table says which keys); everything else applies now. */
+	config_keep_restart_keys(c, &nc, changed, sizeof(changed));
+	if (changed[0] != '\0')
+		log_msg(&d->lg, LOG_WARN, "reload_partial", "%s take%s effect "
+		    "at the next start", changed, strchr(changed, ',') ? "" :
+		    "s");
+	memcpy(nc.pidfile, c->pidfile, sizeof(nc.pidfile));
+	cluster_fingerprint(c, fp_before);
+	config_free(c);
+	*c = nc;
+	d->lg.level = c->log_level;
+	d->pol.batch_size = c->batch_size;
+	d->pol.wait_ms = c->batch_wait_ms;
+	load_epochs(d);
+	if (d->rq)
+		cluster_fingerprint(c, d->fp);
+	if ((j = log_begin(&d->lg, LOG_INFO, "reload")) != NULL) {
+		json_int(j, "presets", c->npresets);
+		log_commit(&d->lg);
+	}
+	/* A changed preset or output template makes thumbnails stale: find
+	 * them now.  Nothing else does: a reload for logrotate walks nothing. */
+	cluster_fingerprint(c, fp_after);
+	if (d->w && strcmp(fp_before, fp_after) != 0)
+		watcher_rescan(d->w, "reload");
+done:
+	if (d->mode == DAEMON_RUN && d->ready && !d->draining)
+		notify_ready("configuration reloaded");
+}
+
+static void
+signal_cb(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	if (signum == SIGHUP)
+		reload(d);
+	else
+		begin_drain(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* The lock must not pin a deleted input folder (inotify would never say
+ * it is gone), and must follow the folder that replaces it. */
+static void
+lock_check_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	char err[1024];
+	int rc;
+
+	rc = instance_lock_check(&d->lock_fd, d->in_root, err, sizeof(err));
+	if (rc == -EWOULDBLOCK && !d->draining) {
+		log_msg(&d->lg, LOG_ERROR, "lock_lost", "%s: stopping", err);
+		d->exit_code = EX_TEMPFAIL;
+		begin_drain(d, "input folder taken by another daemon");
+	}
+}
+
+static void
+watchdog_cb(uv_timer_t *t)
+{
+	(void)t;
+	notify_watchdog();
+}
+
+/* Whether the administrator's path reaches its folder through a symlink
+ * that lies inside INPUT_DIR (an OUTPUT_DIR or DONE_DIR nested in the
+ * input tree): a dropper could have put it there while we were stopped,
+ * to aim our writes and deletes anywhere.  Each component is looked at
+ * as written; one that is a symlink counts when the folder holding it is
+ * in the input tree. */
+static bool
+nested_link(const char *in_root, const char *path)
+{
+	char buf[PATH_MAX], parent[PATH_MAX], rel[PATH_MAX];
+	struct stat sb;
+	char *p, c;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return false;
+	for (p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		c = *p;
+		*p = '\0';
+		if (lstat(buf, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+			char *slash = strrchr(buf, '/');
+			snprintf(parent, sizeof(parent), "%.*s",
+			    slash && slash != buf ? (int)(slash - buf) : 1,
+			    slash ? buf : ".");
+			if (realpath(parent, rel) != NULL &&
+			    pathmap_relative(in_root, rel, parent,
+			    sizeof(parent)) == 0) {
+				*p = c;
+				return true;
+			}
+		}
+		*p = c;
+		if (c == '\0')
+			return false;
+	}
+}
+
+/* The failed files by name, on a terminal or not: a person (or a CI
+ * log) sees which without reading the JSON log. */
+static void
+once_failures(struct daemon *d)
+{
+	struct batch_item *it;
+	size_t n = 0;
+
+	if (d->failed_names.len == 0)
+		return;
+	fprintf(stderr, "thumbwatch: failed (the reasons are in the log):\n");
+	for (it = d->failed_names.head; it && n < ONCE_NAMED; it = it->next) {
+		fprintf(stderr, "  %s\n", it->rel);
+		n++;
+	}
+	if (d->failed_names.len > n)
+		fprintf(stderr, "  and %zu more\n", d->failed_names.len - n);
+	if (d->n_remembered > 0)
+		fprintf(stderr, "thumbwatch: %llu of them failed in an earlier "
+		    "run with the same contents and were not tried again: "
+		    "save a file anew to retry it\n",
+		    (unsigned long long)d->n_remembered);
+}
+
+static int
+prepare_dirs(struct daemon *d, const struct config *cfg)
+{
+	struct stat sb;
+	int rc;
+
+	/* `once` over a mistyped folder must not succeed on an empty new
+	 * one; `run` makes its documented default data/input. */
+	if (stat(cfg->input_dir, &sb) == -1 && errno == ENOENT &&
+	    d->mode == DAEMON_ONCE) {
+		dprintf(2, "thumbwatch: INPUT_DIR %s does not exist (once never "
+		    "creates it)\n", cfg->input_dir);
+		return EX_NOINPUT;
+	}
+	if (stat(cfg->input_dir, &sb) == -1 && errno == ENOENT) {
+		if ((rc = fs_mkdir_p(cfg->input_dir, 0755)) < 0) {
+			dprintf(2, "thumbwatch: INPUT_DIR %s does not exist and "
+			    "cannot be created: %s\n", cfg->input_dir,
+			    strerror(-rc));
+			return EX_NOINPUT;
+		}
+		log_msg(&d->lg, LOG_INFO, "input_created", "created INPUT_DIR "
+		    "%s", cfg->input_dir);
+	}
+	if (realpath(cfg->input_dir, d->in_root) == NULL ||
+	    stat(d->in_root, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		dprintf(2, "thumbwatch: INPUT_DIR %s is not a usable folder: "
+		    "%s\n", cfg->input_dir, errno ? strerror(errno) :
+		    "not a directory");
+		return EX_NOINPUT;
+	}
+	if ((rc = fs_mkdir_p(cfg->output_dir, 0755)) < 0 ||
+	    realpath(cfg->output_dir, d->out_root) == NULL) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR %s cannot be created: %s\n",
+		    cfg->output_dir, strerror(rc < 0 ? -rc : errno));
+		return EX_CANTCREAT;
+	}
+	if (strcmp(d->in_root, d->out_root) == 0) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR and INPUT_DIR are the same "
+		    "folder (%s)\n", d->in_root);
+		return EX_CONFIG;
+	}
+	if (nested_link(d->in_root, cfg->output_dir) ||
+	    (cfg->source_action == ACTION_MOVE &&
+	    nested_link(d->in_root, cfg->done_dir))) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR %s or DONE_DIR %s is reached "
+		    "through a symbolic link inside INPUT_DIR %s, which anyone "
+		    "who drops files could have planted: give its real path\n",
+		    cfg->output_dir, cfg->done_dir, d->in_root);
+		return EX_CONFIG;
+	}
+	/* Held for the daemon's life: a dropper who renames a folder of the
+	 * input tree cannot make a later path lead elsewhere. */
+	if ((d->in_fd = beneath_root(d->in_root)) < 0) {
+		dprintf(2, "thumbwatch: INPUT_DIR %s cannot be opened: %s\n",
+		    d->in_root, strerror(-d->in_fd));
+		return EX_NOINPUT;
+	}
+	if ((d->out_fd = beneath_root(d->out_root)) < 0) {
+		dprintf(2, "thumbwatch: OUTPUT_DIR %s cannot be opened: %s\n",
+		    d->out_root, strerror(-d->out_fd));
+		return EX_CANTCREAT;
+	}
+	if (cfg->source_action == ACTION_MOVE && (rc = done_root(d)) < 0) {
+		dprintf(2, "thumbwatch: DONE_DIR %s cannot be created: %s\n",
+		    cfg->done_dir, strerror(-rc));
+		return EX_CANTCREAT;
+	}
+	return 0;
+}
+
+int
+daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
+    daemon_reload_fn reload_fn, void *reload_ud)
+{
+	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
+	    on_scan_done, on_held };
+	struct pool_callbacks pcb = { on_result, on_lost, on_idle };
+	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
+	    ctl_retry_failed };
+	char err[1024], path[PATH_MAX];
+	uint64_t wd_usec;
+	struct pool_options po;
+	struct daemon *d;
+	struct json_buf *j;
+	const char *names[CONFIG_MAX_PRESETS];
+	uint64_t t0 = time_wall_ms();
+	int rc, i, status;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return EX_SOFTWARE;
+	d->cfg = cfg;
+	d->mode = mode;
+	d->exe = exe;
+	d->reload = reload_fn;
+	d->reload_ud = reload_ud;
+	d->start_ms = t0;
+	d->lock_fd = -1;
+	d->pf.fd = -1;
+	d->in_fd = d->out_fd = d->done_fd = -1;
+	d->pol.batch_size = cfg->batch_size;
+	d->pol.wait_ms = cfg->batch_wait_ms;
+	batch_queue_init(&d->q);
+	batch_queue_init(&d->busy);
+	batch_queue_init(&d->redo);
+	batch_queue_init(&d->own_moves);
+	batch_queue_init(&d->forced);
+	batch_queue_init(&d->held);
+	batch_queue_init(&d->settle_counted);
+	batch_queue_init(&d->failed_names);
+	if ((rc = log_open(&d->lg, cfg->log_file, cfg->log_level)) < 0) {
+		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
+		    cfg->log_file, strerror(-rc));
+		free(d);
+		return EX_CANTCREAT;
+	}
+	d->progress = mode == DAEMON_ONCE && d->lg.tty;
+	d->lg.quiet_tty = mode == DAEMON_ONCE;
+	if ((status = prepare_dirs(d, cfg)) != 0)
+		goto out_log;
+	if (config_queue_is_redis(cfg)) {
+		if (mode == DAEMON_ONCE) {
+			dprintf(2, "thumbwatch: QUEUE: 'once' works on the local "
+			    "queue only; with a Redis QUEUE use 'run'\n");
+			status = EX_USAGE;
+			goto out_log;
+		}
+		d->produce = cfg->role != ROLE_WORKER;
+		d->consume = cfg->role != ROLE_WATCHER;
+	}
+	/* One daemon per input folder, whatever else differs; with a shared
+	 * queue, several nodes share it on purpose. */
+	d->lock_fd = config_queue_is_redis(cfg) ? -ENOLCK :
+	    instance_lock(d->in_root, err, sizeof(err));
+	if (d->lock_fd == -EWOULDBLOCK) {
+		dprintf(2, "thumbwatch: %s\n", err);
+		status = EX_TEMPFAIL;
+		goto out_log;
+	}
+	if (d->lock_fd < 0 && !config_queue_is_redis(cfg))
+		log_msg(&d->lg, LOG_WARN, "lock_failed", "%s", err);
+	if (mode == DAEMON_RUN) {
+		if (snprintf(path, sizeof(path), "%s%s%s", cfg->pidfile[0] ?
+		    cfg->pidfile : cfg->runtime_dir, cfg->pidfile[0] ? "" : "/",
+		    cfg->pidfile[0] ? "" : CONTROL_PIDFILE_NAME) >=
+		    (int)sizeof(path)) {
+			dprintf(2, "thumbwatch: the pidfile's path is too long\n");
+			status = EX_CONFIG;
+			goto out_log;
+		}
+		if ((rc = pidfile_write(&d->pf, path, err, sizeof(err))) < 0) {
+			dprintf(2, "thumbwatch: %s\n", err);
+			status = rc == -EWOULDBLOCK ? EX_TEMPFAIL : EX_CANTCREAT;
+			goto out_log;
+		}
+	}
+	/* Worker deaths are reported through their exit status; a write
+	 * to a dead worker's socket must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&d->loop);
+	uv_timer_init(&d->loop, &d->watchdog_timer);
+	uv_timer_init(&d->loop, &d->lock_timer);
+	d->lock_timer.data = d;
+	if (d->lock_fd >= 0)
+		uv_timer_start(&d->lock_timer, lock_check_cb, 1000, 1000);
+	if (mode == DAEMON_RUN) {
+		if (control_socket_path(path, sizeof(path),
+		    cfg->runtime_dir) < 0) {
+			dprintf(2, "thumbwatch: RUNTIME_DIR %s is too long\n",
+			    cfg->runtime_dir);
+			status = EX_CONFIG;
+			goto out_loop;
+		}
+		if ((rc = control_start(&d->ctl, &d->loop, path, &ccb, d, err,
+		    sizeof(err))) < 0) {
+			dprintf(2, "thumbwatch: %s\n", err);
+			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CANTCREAT;
+			goto out_loop;
+		}
+	}
+	if (mode == DAEMON_RUN && cfg->http_listen[0]) {
+		struct http_callbacks hcb = { http_stats_cb, http_outputs_cb };
+		if ((rc = http_start(&d->http, &d->loop, cfg, d->in_root,
+		    d->out_root, &d->lg, &hcb, d, err, sizeof(err))) < 0) {
+			dprintf(2, "thumbwatch: %s\n", err);
+			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CONFIG;
+			goto out_loop;
+		}
+		d->lg.tap = http_tap;
+		d->lg.tap_ud = d;
+		log_msg(&d->lg, LOG_INFO, "http_listen", "HTTP on %s",
+		    cfg->http_listen);
+	}
+	load_epochs(d);
+	{
+		/* Before any worker runs: every temp now is a dead one's.
+		 * Other nodes' workers may be writing theirs: with a shared
+		 * queue only those older than two image deadlines go. */
+		time_t older = config_queue_is_redis(cfg) ? time(NULL) -
+		    2 * (cfg->image_timeout_ms / 1000 + 1) : 0;
+		int fd = beneath_open(d->out_fd, "", O_RDONLY | O_DIRECTORY,
+		    0);
+		uint64_t n = fd >= 0 ? clean_temps(fd, 0, older) : 0;
+		if (n > 0)
+			log_msg(&d->lg, LOG_INFO, "temp_cleaned", "removed %llu "
+			    "unfinished temp file(s) left by an earlier run",
+			    (unsigned long long)n);
+	}
+
+	if (config_queue_is_redis(cfg) && !d->produce) {
+		/* ROLE=worker: jobs come from the stream only. */
+		d->scanned = true;
+	} else if ((rc = watcher_start(&d->w, &d->loop, cfg, &d->lg, &wcb,
+	    d)) < 0) {
+		dprintf(2, "thumbwatch: cannot watch INPUT_DIR %s: %s\n",
+		    cfg->input_dir, strerror(-rc));
+		status = EX_NOINPUT;
+		goto out_loop;
+	}
+	if ((j = log_begin(&d->lg, LOG_INFO, "start")) != NULL) {
+		for (i = 0; i < cfg->npresets; i++)
+			names[i] = cfg->presets[i].name;
+		json_str(j, "version", THUMBWATCH_VERSION);
+		json_int(j, "pid", getpid());
+		json_str(j, "mode", mode == DAEMON_ONCE ? "once" : "run");
+		json_str(j, "input_dir", d->in_root);
+		json_str(j, "output_dir", d->out_root);
+		json_int(j, "workers", cfg->workers);
+		json_strv(j, "presets", names, (size_t)cfg->npresets);
+		json_str(j, "backend", d->w ? watcher_backend_name(d->w) :
+		    "none");
+		if (config_queue_is_redis(cfg)) {
+			char url[600];
+			cluster_redact_url(cfg->queue, url, sizeof(url));
+			json_str(j, "queue", url);
+			json_str(j, "role", config_role_name(cfg->role));
+		}
+		log_commit(&d->lg);
+	}
+	/* --daemon: the command returns now.  Before the workers exist, so
+	 * none inherits the caller's terminal or pipe. */
+	daemonize_ready();
+	if (!isatty(2))
+		d->lg.tty = false;	/* detached: nobody reads the echo */
+	wd_usec = mode == DAEMON_RUN ? notify_watchdog_usec() : 0;
+	if (wd_usec > 0)
+		uv_timer_start(&d->watchdog_timer, watchdog_cb,
+		    wd_usec / 2000 ? wd_usec / 2000 : 1,
+		    wd_usec / 2000 ? wd_usec / 2000 : 1);
+	po.workers = cfg->workers;
+	po.image_timeout_ms = cfg->image_timeout_ms;
+	po.exe = exe;
+	po.formats = cfg->extensions;
+	po.max_images = cfg->worker_max_images;
+	po.memory_mb = cfg->worker_memory_mb;
+	po.instance = d->in_root;
+	if ((rc = pool_start(&d->pool, &d->loop, &po, &d->lg, &pcb, d)) < 0) {
+		dprintf(2, "thumbwatch: cannot start workers: %s\n",
+		    strerror(-rc));
+		status = EX_SOFTWARE;
+		goto out_loop;
+	}
+	if (config_queue_is_redis(cfg) && rq_start(d, err, sizeof(err)) < 0) {
+		dprintf(2, "thumbwatch: %s\n", err);
+		status = EX_CONFIG;
+		goto out_loop;
+	}
+	if (d->w == NULL && mode == DAEMON_RUN)
+		announce_ready(d, "waiting for jobs from the Redis stream");
+
+	uv_check_init(&d->loop, &d->check);
+	d->check.data = d;
+	uv_check_start(&d->check, check_cb);
+	uv_timer_init(&d->loop, &d->dispatch_timer);
+	uv_timer_init(&d->loop, &d->stats_timer);
+	uv_timer_init(&d->loop, &d->drain_timer);
+	uv_timer_init(&d->loop, &d->retry_timer);
+	d->dispatch_timer.data = d->stats_timer.data = d->drain_timer.data =
+	    d->retry_timer.data = d;
+	if (cfg->stats_interval_s > 0 && mode == DAEMON_RUN)
+		uv_timer_start(&d->stats_timer, stats_cb,
+		    (uint64_t)cfg->stats_interval_s * 1000,
+		    (uint64_t)cfg->stats_interval_s * 1000);
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
+	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
+	uv_signal_start(&d->sig_hup, signal_cb, SIGHUP);
+
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+
+	status = d->exit_code;
+	if (mode == DAEMON_ONCE) {
+		fprintf(stderr, "thumbwatch: %llu files: %llu done, %llu skipped, "
+		    "%llu failed in %.1f s\n",
+		    (unsigned long long)(d->n_done + d->n_skipped + d->n_failed),
+		    (unsigned long long)d->n_done,
+		    (unsigned long long)d->n_skipped,
+		    (unsigned long long)d->n_failed,
+		    (double)(time_wall_ms() - t0) / 1000.0);
+		once_failures(d);
+		if (d->n_failed > 0)
+			status = 1;
+		if (d->stop_reason && strcmp(d->stop_reason, "finished"))
+			status = 1;
+	}
+out_loop:
+	control_stop(d->ctl);
+	d->ctl = NULL;
+	http_stop_daemon(d);
+	if (d->w)
+		watcher_stop(d->w);
+	uv_walk(&d->loop, close_walk, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&d->loop) != 0)
+		status = status ? status : 0;
+out_log:
+	pidfile_remove(&d->pf);
+	instance_unlock(d->lock_fd);
+	batch_queue_free(&d->q);
+	batch_queue_free(&d->busy);
+	batch_queue_free(&d->redo);
+	batch_queue_free(&d->own_moves);
+	batch_queue_free(&d->forced);
+	batch_queue_free(&d->held);
+	batch_queue_free(&d->settle_counted);
+	batch_queue_free(&d->failed_names);
+	log_close(&d->lg);
+	if (d->in_fd >= 0)
+		close(d->in_fd);
+	if (d->out_fd >= 0)
+		close(d->out_fd);
+	if (d->done_fd >= 0)
+		close(d->done_fd);
+	free(d);
+	return status;
+}
