@@ -42,6 +42,16 @@ bool pathmap_same_stem(const char *a, const char *b);
  * ".*", "*.tmp", "*.part", "*.crdownload", "*~" (case-insensitive). */
 bool pathmap_is_temp_name(const char *name);
 
+/* A worker writes each thumbnail to ".<name>.tw-XXXXXX" beside it, with
+ * at most 200 bytes of the name so the temp fits NAME_MAX, then renames it
+ * into place; one killed mid-write leaves it behind.  The template (six X
+ * for the caller to fill) or, with random false, the prefix before them.
+ * Returns its length, or -ENAMETOOLONG. */
+#define PATHMAP_OUT_TEMP_RANDOM 6
+int pathmap_out_temp(char *out, size_t cap, const char *name, bool random);
+/* Whether name is such a temp (nothing else in an output tree looks so). */
+bool pathmap_is_out_temp(const char *name);
+
 /* Extension allow-list: ext_list is "jpg,jpeg,png" (lower case); the
  * comparison ignores case. */
 bool pathmap_ext_allowed(const char *name, const char *ext_list);

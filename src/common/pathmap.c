@@ -10,6 +10,7 @@
  * quotes, newlines or invalid UTF-8 map unchanged.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -388,4 +389,22 @@ pathmap_output(char *out, size_t cap, const char *tmpl, const char *rel_src,
 	if (rc != 0)
 		out[0] = '\0';
 	return rc;
+}
+
+int
+pathmap_out_temp(char *out, size_t cap, const char *name, bool random)
+{
+	int n = snprintf(out, cap, ".%.200s.tw-%s", name, random ? "XXXXXX" :
+	    "");
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : n;
+}
+
+bool
+pathmap_is_out_temp(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] == '.' && n > 11 &&
+	    memcmp(name + n - 10, ".tw-", 4) == 0;
 }

@@ -330,8 +330,8 @@ unlink_output(struct daemon *d, const char *orel)
 	beneath_unlink(d->out_fd, orel, 0);
 }
 
-/* A worker killed while writing leaves ".<name>.tw-XXXXXX" (thumb.c's
- * temp name, with at most 200 bytes of the name) beside the thumbnail. */
+/* A worker killed while writing leaves its temp (pathmap_out_temp)
+ * beside the thumbnail. */
 void
 unlink_temps_of(struct daemon *d, const char *orel)
 {
@@ -340,7 +340,7 @@ unlink_temps_of(struct daemon *d, const char *orel)
 	struct dirent *de;
 	size_t plen;
 	DIR *dp;
-	int dfd;
+	int dfd, n;
 
 	if ((dfd = open_parent_dir(d->out_fd, orel, &name)) < 0)
 		return;
@@ -348,10 +348,14 @@ unlink_temps_of(struct daemon *d, const char *orel)
 		close(dfd);
 		return;
 	}
-	plen = (size_t)snprintf(prefix, sizeof(prefix), ".%.200s.tw-", name);
+	if ((n = pathmap_out_temp(prefix, sizeof(prefix), name, false)) < 0) {
+		closedir(dp);
+		return;
+	}
+	plen = (size_t)n;
 	while ((de = readdir(dp)) != NULL)
 		if (strncmp(de->d_name, prefix, plen) == 0 &&
-		    strlen(de->d_name) == plen + 6)
+		    strlen(de->d_name) == plen + PATHMAP_OUT_TEMP_RANDOM)
 			unlinkat(dfd, de->d_name, 0);
 	closedir(dp);
 }
@@ -535,16 +539,6 @@ load_epochs(struct daemon *d)
 	}
 }
 
-/* A worker killed mid-write leaves ".<name>.tw-XXXXXX" behind (the name
- * thumb.c gives its temps); nothing else in the output tree looks so. */
-static bool
-is_stale_temp(const char *name)
-{
-	size_t n = strlen(name);
-
-	return name[0] == '.' && n > 11 && memcmp(name + n - 10, ".tw-", 4) == 0;
-}
-
 /* dfd is a folder of the output tree, opened for reading, consumed.
  * Sub-folders are opened from it with O_NOFOLLOW: a symlink planted in
  * an output tree nested in the input tree is never entered. */
@@ -570,7 +564,7 @@ clean_temps(int dfd, int depth, time_t older)
 			    O_NOFOLLOW | O_CLOEXEC);
 			if (fd >= 0)
 				n += clean_temps(fd, depth + 1, older);
-		} else if (is_stale_temp(de->d_name) && (older == 0 ||
+		} else if (pathmap_is_out_temp(de->d_name) && (older == 0 ||
 		    (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    sb.st_mtime < older)) && unlinkat(dfd, de->d_name, 0) == 0)
 			n++;

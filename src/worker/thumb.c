@@ -15,6 +15,7 @@
  */
 #include "beneath.h"
 #include "fsutil.h"
+#include "pathmap.h"
 #include "sniff.h"
 #include "thumb.h"
 #include "uptodate.h"
@@ -640,11 +641,9 @@ tmp_open(int out_root, const char *root, const char *final,
 		return rc;
 	}
 	for (int tries = 0; tries < 100 && fd == -EEXIST; tries++) {
-		/* the name keeps at most 200 bytes of the final one so the
-		 * temp still fits NAME_MAX */
-		int n = snprintf(tmp->name, sizeof tmp->name,
-		    ".%.200s.tw-XXXXXX", tmp->leaf);
-		if (n < 0 || (size_t)n >= sizeof tmp->name) {
+		int n = pathmap_out_temp(tmp->name, sizeof tmp->name,
+		    tmp->leaf, true);
+		if (n < 0) {
 			tmp->name[0] = '\0';
 			return -ENAMETOOLONG;
 		}

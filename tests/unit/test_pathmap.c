@@ -395,6 +395,36 @@ test_join(void **state)
 	assert_int_equal(pathmap_join(buf, 3, "abc", ""), -ENAMETOOLONG);
 }
 
+/* The workers' temp names (thumb.c writes them, the supervisor cleans
+ * them): one rule, so what one writes the other recognises. */
+static void
+test_out_temp(void **state)
+{
+	char t[256], p[256], longname[256];
+	int n;
+
+	(void)state;
+	n = pathmap_out_temp(t, sizeof(t), "a.jpg", true);
+	assert_int_equal(n, (int)strlen(".a.jpg.tw-XXXXXX"));
+	assert_string_equal(t, ".a.jpg.tw-XXXXXX");
+	assert_int_equal(pathmap_out_temp(p, sizeof(p), "a.jpg", false),
+	    n - PATHMAP_OUT_TEMP_RANDOM);
+	assert_string_equal(p, ".a.jpg.tw-");
+	memcpy(t + n - 6, "Ab3xYz", 6);
+	assert_true(pathmap_is_out_temp(t));
+	assert_false(pathmap_is_out_temp("a.jpg"));
+	assert_false(pathmap_is_out_temp(".a.jpg"));
+	assert_false(pathmap_is_out_temp("x.tw-abcdef"));	/* no dot */
+	/* A long name keeps 200 bytes, so the temp fits NAME_MAX. */
+	memset(longname, 'n', 250);
+	longname[250] = '\0';
+	n = pathmap_out_temp(t, sizeof(t), longname, true);
+	assert_int_equal(n, 1 + 200 + 4 + 6);
+	assert_true(pathmap_is_out_temp(t));
+	assert_int_equal(pathmap_out_temp(t, 8, "a.jpg", true),
+	    -ENAMETOOLONG);
+}
+
 int
 main(void)
 {
@@ -413,6 +443,7 @@ main(void)
 		cmocka_unit_test(test_ext_allowed),
 		cmocka_unit_test(test_relative),
 		cmocka_unit_test(test_join),
+		cmocka_unit_test(test_out_temp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
