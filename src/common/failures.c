@@ -15,6 +15,7 @@
 #include "failures.h"
 #include "json.h"
 #include "pathmap.h"
+#include "treewalk.h"
 
 #define MARKERS ".thumbwatch/failed"
 #define REASON_MAX 1024
@@ -82,31 +83,13 @@ add(struct list *l, const char *rel, int dfd, const char *name)
 	return 0;
 }
 
+/* Every marker is a file below the markers' folder; folders are entered. */
 static int
-walk(struct list *l, int dfd, const char *sub, int depth)
+visit(void *ud, int dfd, const char *name, const char *rel,
+    unsigned char type, int depth)
 {
-	char rel[PATH_MAX];
-	struct dirent *de;
-	DIR *dp;
-	int fd, rc = 0;
-
-	if (depth > 64 || (dp = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return 0;
-	}
-	while (rc == 0 && (de = readdir(dp)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    pathmap_join(rel, sizeof(rel), sub, de->d_name) < 0)
-			continue;
-		if (de->d_type == DT_DIR) {
-			if ((fd = openat(dirfd(dp), de->d_name, O_RDONLY |
-			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
-				rc = walk(l, fd, rel, depth + 1);
-		} else
-			rc = add(l, rel, dirfd(dp), de->d_name);
-	}
-	closedir(dp);
-	return rc;
+	(void)depth;
+	return type == DT_DIR ? TREEWALK_NEXT : add(ud, rel, dfd, name);
 }
 
 static int
@@ -181,7 +164,7 @@ failures_list(const char *input_dir, const char *output_dir, bool json,
 	if (fd < 0)
 		return fd;
 	l.in_root = beneath_root(input_dir);
-	rc = walk(&l, fd, "", 0);
+	rc = treewalk(fd, "", visit, &l);
 	if (rc == 0) {
 		qsort(l.v, l.n, sizeof(*l.v), by_time);
 		print(&l, json, out);
