@@ -18,11 +18,9 @@
 #include <uv.h>
 
 #include "batch.h"
-#include "http.h"
 #include "ipc.h"
 #include "pathmap.h"
 #include "pool.h"
-#include "redisq.h"
 #include "supervisor.h"
 
 void
@@ -133,7 +131,7 @@ dispatch(struct daemon *d)
 			if (v == V_WORK && pool_send(d->pool, wi, it, job) == 0) {
 				batch_queue_remove(&d->forced, it->rel);
 				batch_queue_push(&d->busy, it->rel, now);
-				http_job_processing(d->http, it->rel);
+				outcome_processing(d, it->rel);
 				continue;
 			}
 			/* Picked up means one outcome line, whatever happened
@@ -162,6 +160,27 @@ on_idle(void *ud)
 	struct daemon *d = ud;
 
 	want_dispatch(d);
-	if (d->rq)
-		redisq_poke(d->rq);
+	d->queue->poke(d);
+}
+
+/* Into this node's dispatch queue, once. */
+void
+queue_for_workers(struct daemon *d, const char *rel, int64_t weight)
+{
+	if (batch_queue_push_weighted(&d->q, rel, uv_now(&d->loop), weight) >
+	    0) {
+		outcome_queued(d, rel);
+		want_dispatch(d);
+	}
+}
+
+/* The queue hears of every outcome once it is logged (registered after
+ * the log): the shared stream acknowledges the entry. */
+void
+queue_on_outcome(void *ud, const struct outcome *o)
+{
+	struct daemon *d = ud;
+
+	if (!o->remembered)
+		d->queue->finish(d, o->rel, NULL);
 }

@@ -20,7 +20,9 @@
 #include "batch.h"
 #include "beneath.h"
 #include "http.h"
+#include "outcome.h"
 #include "pathmap.h"
+#include "treewalk.h"
 #include "supervisor.h"
 
 /* The input-relative name of a path sent by `thumbwatch reprocess`
@@ -84,38 +86,27 @@ reprocess_one(struct daemon *d, const char *rel)
 
 /* Every file below a folder (opened beneath INPUT_DIR, no link followed;
  * the state folder's name skipped as the walk does).  Files counted. */
-static size_t
-reprocess_tree(struct daemon *d, int dfd, const char *sub, int depth)
-{
-	char rel[PATH_MAX];
-	struct dirent *de;
-	struct stat sb;
-	size_t n = 0;
-	DIR *dp;
-	int fd;
+struct reprocess {
+	struct daemon *d;
+	size_t n;
+};
 
-	if (depth > 64 || (dp = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return 0;
+static int
+reprocess_visit(void *ud, int dfd, const char *name, const char *rel,
+    unsigned char type, int depth)
+{
+	struct reprocess *r = ud;
+
+	(void)dfd;
+	(void)depth;
+	if (type == DT_DIR)
+		return strcasecmp(name, STATE_DIR) == 0 ? TREEWALK_SKIP :
+		    TREEWALK_NEXT;
+	if (type == DT_REG && wanted_name(r->d, rel)) {
+		reprocess_one(r->d, rel);
+		r->n++;
 	}
-	while ((de = readdir(dp)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    pathmap_join(rel, sizeof(rel), sub, de->d_name) < 0 ||
-		    fstatat(dirfd(dp), de->d_name, &sb,
-		    AT_SYMLINK_NOFOLLOW) == -1)
-			continue;
-		if (S_ISDIR(sb.st_mode)) {
-			if (strcasecmp(de->d_name, STATE_DIR) != 0 &&
-			    (fd = openat(dirfd(dp), de->d_name, O_RDONLY |
-			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
-				n += reprocess_tree(d, fd, rel, depth + 1);
-		} else if (S_ISREG(sb.st_mode) && wanted_name(d, rel)) {
-			reprocess_one(d, rel);
-			n++;
-		}
-	}
-	closedir(dp);
-	return n;
+	return TREEWALK_NEXT;
 }
 
 int
@@ -140,7 +131,9 @@ ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen)
 			    strerror(-fd));
 			return fd;
 		}
-		n = reprocess_tree(d, fd, strcmp(rel, ".") ? rel : "", 0);
+		struct reprocess r = { d, 0 };
+		treewalk(fd, strcmp(rel, ".") ? rel : "", reprocess_visit, &r);
+		n = r.n;
 		snprintf(msg, msglen, "a folder: %zu file%s queued or checked "
 		    "(their outcomes are in the log)", n, n == 1 ? "" : "s");
 		return 0;
@@ -158,7 +151,6 @@ ctl_retry_failed(void *ud, size_t *count, char *msg, size_t msglen)
 	struct daemon *d = ud;
 	struct batch_queue q;
 	struct batch_item *it;
-	int fd;
 
 	*count = 0;
 	if (d->draining) {
@@ -166,10 +158,7 @@ ctl_retry_failed(void *ud, size_t *count, char *msg, size_t msglen)
 		return -ESHUTDOWN;
 	}
 	batch_queue_init(&q);
-	fd = beneath_open(d->out_fd, STATE_DIR "/failed", O_RDONLY |
-	    O_DIRECTORY, 0);
-	if (fd >= 0)
-		failed_markers(fd, "", &q, 0);
+	store_failed_markers(d, &q);
 	while ((it = batch_queue_pop(&q)) != NULL) {
 		clear_failed(d, it->rel);
 		if (wanted_name(d, it->rel)) {
@@ -212,4 +201,34 @@ http_stop_daemon(struct daemon *d)
 	d->lg.tap = NULL;
 	http_stop(d->http);
 	d->http = NULL;
+}
+
+/* The HTTP jobs table (uploads by id): ignored for files that did not
+ * come through HTTP, and with no HTTP front end. */
+void
+http_on_outcome(void *ud, const struct outcome *o)
+{
+	struct daemon *d = ud;
+
+	switch (o->kind) {
+	case OUTCOME_QUEUED:
+		http_job_queued(d->http, o->rel);
+		break;
+	case OUTCOME_PROCESSING:
+		http_job_processing(d->http, o->rel);
+		break;
+	case OUTCOME_DONE:
+		http_job_done(d->http, o->rel, o->outputs, o->noutputs,
+		    o->ms);
+		break;
+	case OUTCOME_FAILED:
+		if (!o->remembered)
+			http_job_failed(d->http, o->rel, o->text);
+		break;
+	case OUTCOME_SKIPPED:
+		http_job_skipped(d->http, o->rel, o->text);
+		break;
+	default:
+		break;
+	}
 }

@@ -19,11 +19,9 @@
 
 #include "batch.h"
 #include "beneath.h"
-#include "http.h"
 #include "ipc.h"
 #include "log.h"
 #include "pathmap.h"
-#include "redisq.h"
 #include "uptodate.h"
 #include "watcher.h"
 #include "supervisor.h"
@@ -242,7 +240,7 @@ verdict(struct daemon *d, const char *rel, enum watcher_why why,
 	struct verdict_line *v;
 	size_t len = strlen(rel);
 
-	if (d->rq == NULL || why == WATCHER_QUEUE ||
+	if (why == WATCHER_QUEUE ||
 	    (v = calloc(1, sizeof(*v) + len + 1)) == NULL) {
 		verdict_log(d, rel, failed, text, known);
 		return;
@@ -254,8 +252,7 @@ verdict(struct daemon *d, const char *rel, enum watcher_why why,
 		v->st = *known;
 	snprintf(v->text, sizeof(v->text), "%s", text);
 	memcpy(v->rel, rel, len + 1);
-	if (redisq_claim(d->rq, rel, (int64_t)st->st_size,
-	    ts_ns(&st->st_mtim), verdict_claimed, v) < 0) {
+	if (d->queue->claim(d, rel, st, verdict_claimed, v) < 0) {
 		/* Redis away: a line from each watcher rather than none. */
 		verdict_log(d, rel, failed, text, known);
 		free(v);
@@ -290,14 +287,10 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	memset(&in, 0, sizeof(in));
 	v = inspect(d, rel, &in);
 	if (v == V_RETRY) {
-		/* Short of descriptors: nothing is known of the file yet.
-		 * Queued here, it is inspected again when a worker is free;
-		 * for the shared stream a later walk finds it. */
-		if (d->rq && why != WATCHER_QUEUE) {
-			if (!uv_is_active((uv_handle_t *)&d->retry_timer))
-				uv_timer_start(&d->retry_timer, retry_cb,
-				    (uint64_t)d->cfg->retry_interval_s * 1000,
-				    0);
+		/* Short of descriptors: nothing is known of the file yet;
+		 * the queue decides when it is looked at again. */
+		if (why != WATCHER_QUEUE) {
+			d->queue->enqueue(d, rel, NULL, 0);
 			return;
 		}
 		v = V_WORK;
@@ -345,20 +338,12 @@ pickup(struct daemon *d, const char *rel, enum watcher_why why)
 	case V_WORK:
 		break;
 	}
-	if (d->rq && why != WATCHER_QUEUE) {
-		/* To the shared stream; a worker node logs the outcome.  Away:
-		 * the rescan when Redis is back adds it. */
-		bool force = batch_queue_remove(&d->forced, rel);
-		if (d->produce)
-			redisq_enqueue(d->rq, rel, (int64_t)in.st.st_size,
-			    ts_ns(&in.st.st_mtim), force);
-		return;
-	}
-	if (batch_queue_push_weighted(&d->q, rel, uv_now(&d->loop),
-	    why == WATCHER_SCAN ? (int64_t)in.st.st_size : 0) > 0) {
-		http_job_queued(d->http, rel);
-		want_dispatch(d);
-	}
+	/* The first walk's backlog goes biggest first (its weight). */
+	if (why != WATCHER_QUEUE)
+		d->queue->enqueue(d, rel, &in.st, why == WATCHER_SCAN ?
+		    (int64_t)in.st.st_size : 0);
+	else
+		queue_for_workers(d, rel, 0);
 }
 
 void

@@ -34,10 +34,10 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "outcome.h"
 #include "pathmap.h"
 #include "pidfile.h"
 #include "pool.h"
-#include "redisq.h"
 #include "timeutil.h"
 #include "watcher.h"
 #include "supervisor.h"
@@ -131,7 +131,17 @@ pool_gone(void *ud)
 	}
 	/* Whatever is left (signals, timers) closes now, once the queue's
 	 * last acknowledgements are out; the loop ends. */
-	if (d->rq == NULL)
+	if (!d->queue_open)
+		uv_walk(&d->loop, close_walk, NULL);
+}
+
+static void
+queue_gone(void *ud)
+{
+	struct daemon *d = ud;
+
+	d->queue_open = false;
+	if (d->pool == NULL && d->stopped)
 		uv_walk(&d->loop, close_walk, NULL);
 }
 
@@ -159,8 +169,8 @@ stop(struct daemon *d, const char *reason)
 	control_stop(d->ctl);
 	d->ctl = NULL;
 	http_stop_daemon(d);
-	if (d->rq)
-		redisq_close(d->rq, rq_gone, d);
+	if (d->queue_open)
+		d->queue->stop(d, queue_gone);
 	if (d->pool)
 		pool_stop(d->pool, 2000, pool_gone);
 	else
@@ -272,8 +282,7 @@ reload(struct daemon *d)
 	d->pol.batch_size = c->batch_size;
 	d->pol.wait_ms = c->batch_wait_ms;
 	load_epochs(d);
-	if (d->rq)
-		cluster_fingerprint(c, d->fp);
+	d->queue->reconfigure(d);
 	if ((j = log_begin(&d->lg, LOG_INFO, "reload")) != NULL) {
 		json_int(j, "presets", c->npresets);
 		log_commit(&d->lg);
@@ -359,6 +368,15 @@ nested_link(const char *in_root, const char *path)
 		if (c == '\0')
 			return false;
 	}
+}
+
+/* once names its failed files at the end. */
+void
+once_on_outcome(void *ud, const struct outcome *o)
+{
+	struct daemon *d = ud;
+
+	batch_queue_push(&d->failed_names, o->rel, 0);
 }
 
 /* The failed files by name, on a terminal or not: a person (or a CI
@@ -502,10 +520,28 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		return EX_CANTCREAT;
 	}
 	d->progress = mode == DAEMON_ONCE && d->lg.tty;
+	/* Who hears of an outcome, in this order: the counters first (a
+	 * status read from a subscriber sees this file counted), the jobs
+	 * table, then the log line; the marker; the queue's acknowledgement
+	 * only once the line is written; the progress bar last.  A new sink
+	 * is one more line here. */
+	outcome_bus_init(&d->bus);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, stats_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ALL, http_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, log_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, store_on_outcome, d);
+	if (mode == DAEMON_ONCE)
+		outcome_subscribe(&d->bus, OUTCOME_MASK(OUTCOME_FAILED),
+		    once_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, queue_on_outcome, d);
+	if (d->progress)
+		outcome_subscribe(&d->bus, OUTCOME_ENDS, progress_on_outcome,
+		    d);
 	d->lg.quiet_tty = mode == DAEMON_ONCE;
 	if ((status = prepare_dirs(d, cfg)) != 0)
 		goto out_log;
-	if (config_queue_is_redis(cfg)) {
+	d->queue = config_queue_is_redis(cfg) ? &queue_redis : &queue_local;
+	if (d->queue->shared) {
 		if (mode == DAEMON_ONCE) {
 			dprintf(2, "thumbwatch: QUEUE: 'once' works on the local "
 			    "queue only; with a Redis QUEUE use 'run'\n");
@@ -517,14 +553,14 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	}
 	/* One daemon per input folder, whatever else differs; with a shared
 	 * queue, several nodes share it on purpose. */
-	d->lock_fd = config_queue_is_redis(cfg) ? -ENOLCK :
+	d->lock_fd = d->queue->shared ? -ENOLCK :
 	    instance_lock(d->in_root, err, sizeof(err));
 	if (d->lock_fd == -EWOULDBLOCK) {
 		dprintf(2, "thumbwatch: %s\n", err);
 		status = EX_TEMPFAIL;
 		goto out_log;
 	}
-	if (d->lock_fd < 0 && !config_queue_is_redis(cfg))
+	if (d->lock_fd < 0 && !d->queue->shared)
 		log_msg(&d->lg, LOG_WARN, "lock_failed", "%s", err);
 	if (mode == DAEMON_RUN) {
 		if (snprintf(path, sizeof(path), "%s%s%s", cfg->pidfile[0] ?
@@ -583,18 +619,16 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		/* Before any worker runs: every temp now is a dead one's.
 		 * Other nodes' workers may be writing theirs: with a shared
 		 * queue only those older than two image deadlines go. */
-		time_t older = config_queue_is_redis(cfg) ? time(NULL) -
+		time_t older = d->queue->shared ? time(NULL) -
 		    2 * (cfg->image_timeout_ms / 1000 + 1) : 0;
-		int fd = beneath_open(d->out_fd, "", O_RDONLY | O_DIRECTORY,
-		    0);
-		uint64_t n = fd >= 0 ? clean_temps(fd, 0, older) : 0;
+		uint64_t n = store_clean_temps(d, older);
 		if (n > 0)
 			log_msg(&d->lg, LOG_INFO, "temp_cleaned", "removed %llu "
 			    "unfinished temp file(s) left by an earlier run",
 			    (unsigned long long)n);
 	}
 
-	if (config_queue_is_redis(cfg) && !d->produce) {
+	if (d->queue->shared && !d->produce) {
 		/* ROLE=worker: jobs come from the stream only. */
 		d->scanned = true;
 	} else if ((rc = watcher_start(&d->w, &d->loop, cfg, &d->lg, &wcb,
@@ -616,7 +650,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		json_strv(j, "presets", names, (size_t)cfg->npresets);
 		json_str(j, "backend", d->w ? watcher_backend_name(d->w) :
 		    "none");
-		if (config_queue_is_redis(cfg)) {
+		if (d->queue->shared) {
 			char url[600];
 			cluster_redact_url(cfg->queue, url, sizeof(url));
 			json_str(j, "queue", url);
@@ -647,11 +681,12 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		status = EX_SOFTWARE;
 		goto out_loop;
 	}
-	if (config_queue_is_redis(cfg) && rq_start(d, err, sizeof(err)) < 0) {
+	if (d->queue->start(d, err, sizeof(err)) < 0) {
 		dprintf(2, "thumbwatch: %s\n", err);
 		status = EX_CONFIG;
 		goto out_loop;
 	}
+	d->queue_open = true;
 	if (d->w == NULL && mode == DAEMON_RUN)
 		announce_ready(d, "waiting for jobs from the Redis stream");
 

@@ -1,53 +1,67 @@
 /*
- * outcome: the one place a file's outcome is published.
+ * publish: the one place a file's progress and outcome are published
+ * (outcome.h).  Who hears of it registers in lifecycle.c; nothing here
+ * knows who listens.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <sys/xattr.h>
-#include <sysexits.h>
-#include <time.h>
-#include <unistd.h>
-#include <uv.h>
 
 #include "batch.h"
-#include "control.h"
-#include "http.h"
-#include "log.h"
-#include "redisq.h"
-#include "timeutil.h"
+#include "outcome.h"
 #include "supervisor.h"
+
+static struct outcome
+event(enum outcome_kind kind, const char *rel, const char *text)
+{
+	struct outcome o;
+
+	memset(&o, 0, sizeof(o));
+	o.kind = kind;
+	o.rel = rel;
+	o.text = text;
+	return o;
+}
+
+void
+outcome_queued(struct daemon *d, const char *rel)
+{
+	struct outcome o = event(OUTCOME_QUEUED, rel, NULL);
+
+	outcome_publish(&d->bus, &o);
+}
+
+void
+outcome_processing(struct daemon *d, const char *rel)
+{
+	struct outcome o = event(OUTCOME_PROCESSING, rel, NULL);
+
+	outcome_publish(&d->bus, &o);
+}
+
+void
+outcome_done(struct daemon *d, const char *rel, int worker,
+    const struct ipc_result *res, const char *const *outs, size_t n)
+{
+	struct outcome o = event(OUTCOME_DONE, rel, NULL);
+
+	o.worker = worker;
+	o.outputs = outs;
+	o.noutputs = n;
+	o.ms = res->ms;
+	o.width = res->src_width;
+	o.height = res->src_height;
+	o.bytes = res->out_bytes;
+	outcome_publish(&d->bus, &o);
+}
 
 void
 outcome_failed(struct daemon *d, const char *rel, const char *error,
     int worker, const struct stat *src)
 {
-	struct json_buf *j;
+	struct outcome o = event(OUTCOME_FAILED, rel, error);
 
-	d->n_failed++;
-	control_rate_add(&d->rate_failed, uv_now(&d->loop), 1);
-	control_recent_add(&d->recent, time_wall_ms(), rel, error);
-	http_job_failed(d->http, rel, error);
-	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
-		json_str(j, "file", rel);
-		json_str(j, "error", error);
-		if (worker > 0)
-			json_int(j, "worker", worker);
-		log_commit(&d->lg);
-	}
-	if (src)
-		mark_failed(d, rel, src, error);
-	if (d->mode == DAEMON_ONCE)
-		batch_queue_push(&d->failed_names, rel, 0);
-	if (d->rq)
-		redisq_finish(d->rq, rel, NULL);
-	progress_draw(d);
+	o.worker = worker;
+	o.src = src;
+	outcome_publish(&d->bus, &o);
 }
 
 /* `once` reports what it knows: a file whose failure is remembered (the
@@ -58,36 +72,19 @@ void
 outcome_remembered(struct daemon *d, const char *rel)
 {
 	char error[MARKER_ERROR_MAX];
-	struct json_buf *j;
+	struct outcome o = event(OUTCOME_FAILED, rel, error);
 
 	if (batch_queue_contains(&d->failed_names, rel))
 		return;		/* a second walk (overflow) found it again */
-	d->n_failed++;
-	d->n_remembered++;
-	batch_queue_push(&d->failed_names, rel, 0);
 	marker_error(d, rel, error, sizeof(error));
-	if ((j = log_begin(&d->lg, LOG_ERROR, "failed")) != NULL) {
-		json_str(j, "file", rel);
-		json_str(j, "error", error);
-		json_bool(j, "remembered", true);
-		log_commit(&d->lg);
-	}
-	progress_draw(d);
+	o.remembered = true;
+	outcome_publish(&d->bus, &o);
 }
 
 void
 outcome_skipped(struct daemon *d, const char *rel, const char *reason)
 {
-	struct json_buf *j;
+	struct outcome o = event(OUTCOME_SKIPPED, rel, reason);
 
-	d->n_skipped++;
-	http_job_skipped(d->http, rel, reason);
-	if ((j = log_begin(&d->lg, LOG_INFO, "skipped")) != NULL) {
-		json_str(j, "file", rel);
-		json_str(j, "reason", reason);
-		log_commit(&d->lg);
-	}
-	if (d->rq)
-		redisq_finish(d->rq, rel, NULL);
-	progress_draw(d);
+	outcome_publish(&d->bus, &o);
 }

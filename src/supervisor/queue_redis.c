@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "pool.h"
+#include "queue.h"
 #include "redisq.h"
 #include "watcher.h"
 #include "supervisor.h"
@@ -126,18 +127,8 @@ rq_room(void *ud)
 	return have < want ? want - have : 0;
 }
 
-void
-rq_gone(void *ud)
-{
-	struct daemon *d = ud;
-
-	d->rq = NULL;
-	if (d->pool == NULL && d->stopped)
-		uv_walk(&d->loop, close_walk, NULL);
-}
-
-int
-rq_start(struct daemon *d, char *err, size_t errlen)
+static int
+redis_start(struct daemon *d, char *err, size_t errlen)
 {
 	struct redisq_callbacks cb = { rq_state, rq_job, rq_dead, rq_bad,
 	    rq_room };
@@ -172,3 +163,98 @@ rq_start(struct daemon *d, char *err, size_t errlen)
 	redisq_stats(d->rq, &d->cst);
 	return 0;
 }
+
+/* Found by this node: to the shared stream, where a worker node takes it
+ * and logs its outcome.  Redis away: the rescan when it is back adds it.
+ * Not inspected yet (short of descriptors): a walk in a while finds it. */
+static void
+redis_enqueue(struct daemon *d, const char *rel, const struct stat *st,
+    int64_t weight)
+{
+	bool force;
+
+	(void)weight;
+	if (st == NULL) {
+		if (!uv_is_active((uv_handle_t *)&d->retry_timer))
+			uv_timer_start(&d->retry_timer, retry_cb,
+			    (uint64_t)d->cfg->retry_interval_s * 1000, 0);
+		return;
+	}
+	force = batch_queue_remove(&d->forced, rel);
+	if (d->produce && d->rq)
+		redisq_enqueue(d->rq, rel, (int64_t)st->st_size,
+		    ts_ns(&st->st_mtim), force);
+}
+
+static int
+redis_claim(struct daemon *d, const char *rel, const struct stat *st,
+    queue_claim_fn cb, void *ud)
+{
+	if (d->rq == NULL)
+		return -ENOTCONN;
+	return redisq_claim(d->rq, rel, (int64_t)st->st_size,
+	    ts_ns(&st->st_mtim), cb, ud);
+}
+
+static void
+redis_finish(struct daemon *d, const char *rel, const char *error)
+{
+	if (d->rq)
+		redisq_finish(d->rq, rel, error);
+}
+
+static void
+redis_stats(struct daemon *d, struct sup_status *st)
+{
+	if (d->rq == NULL)
+		return;
+	redisq_stats(d->rq, &d->cst);
+	st->cluster = &d->cst;
+}
+
+static void
+redis_poke(struct daemon *d)
+{
+	if (d->rq)
+		redisq_poke(d->rq);
+}
+
+/* Nodes compare presets by this fingerprint (cluster.h). */
+static void
+redis_reconfigure(struct daemon *d)
+{
+	cluster_fingerprint(d->cfg, d->fp);
+}
+
+static void
+redis_closed(void *ud)
+{
+	struct daemon *d = ud;
+
+	d->rq = NULL;
+	d->queue_done(d);
+}
+
+static void
+redis_stop(struct daemon *d, void (*done)(void *ud))
+{
+	if (d->rq == NULL) {
+		done(d);
+		return;
+	}
+	d->queue_done = done;
+	redisq_close(d->rq, redis_closed, d);
+}
+
+const struct queue_backend queue_redis = {
+	.name = "redis",
+	.shared = true,
+	.start = redis_start,
+	.enqueue = redis_enqueue,
+	.claim = redis_claim,
+	.finish = redis_finish,
+	.stats = redis_stats,
+	.poke = redis_poke,
+	.reconfigure = redis_reconfigure,
+	.stop = redis_stop,
+};

@@ -19,11 +19,8 @@
 
 #include "batch.h"
 #include "beneath.h"
-#include "control.h"
-#include "http.h"
 #include "ipc.h"
 #include "log.h"
-#include "redisq.h"
 #include "watcher.h"
 #include "supervisor.h"
 
@@ -99,7 +96,6 @@ on_result(void *ud, int worker, struct batch_item *it,
     const struct ipc_result *res)
 {
 	struct daemon *d = ud;
-	struct json_buf *j;
 	char orel[PATH_MAX];
 	const char *outs[IPC_MAX_OUTPUTS];
 	char outbuf[IPC_MAX_OUTPUTS][PATH_MAX];
@@ -117,10 +113,6 @@ on_result(void *ud, int worker, struct batch_item *it,
 		each_output(d, it->rel, it->qualified, unlink_output);
 		outcome_skipped(d, it->rel, "deleted while it was processed");
 	} else if (res->status == IPC_OK) {
-		d->n_done++;
-		control_rate_add(&d->rate_done, uv_now(&d->loop), 1);
-		d->bytes_out += (uint64_t)res->out_bytes;
-		clear_failed(d, it->rel);
 		/* A sibling came or went while the worker had the file (the
 		 * newcomer waited in held): what it made moves to the names
 		 * the rule now gives it, names only this file can own. */
@@ -136,21 +128,7 @@ on_result(void *ud, int worker, struct batch_item *it,
 				outs[n] = outbuf[n];
 				n++;
 			}
-		http_job_done(d->http, it->rel, outs, n, res->ms);
-		if ((j = log_begin(&d->lg, LOG_INFO, "done")) != NULL) {
-			json_str(j, "file", it->rel);
-			json_strv(j, "outputs", outs, n);
-			json_int(j, "ms", res->ms);
-			json_int(j, "worker", worker + 1);
-			json_int(j, "width", res->src_width);
-			json_int(j, "height", res->src_height);
-			json_int(j, "bytes", res->out_bytes);
-			log_commit(&d->lg);
-		}
-		/* Acknowledged once the outcome is in the log. */
-		if (d->rq)
-			redisq_finish(d->rq, it->rel, NULL);
-		progress_draw(d);
+		outcome_done(d, it->rel, worker + 1, res, outs, n);
 		/* We now own the plain names: a later-sorting sibling that had
 		 * them must be made again under its qualified names. */
 		if (!qualify)
@@ -223,8 +201,7 @@ on_lost(void *ud, int worker, struct batch_item *culprit,
 			inspect(d, culprit->rel, &in);
 			snprintf(msg, sizeof(msg), "poison: a worker %s on this "
 			    "file twice; not retried", why);
-			if (d->rq)
-				redisq_finish(d->rq, culprit->rel, msg);
+			d->queue->finish(d, culprit->rel, msg);
 			outcome_failed(d, culprit->rel, msg, worker + 1,
 			    in.st.st_mode ? &in.st : NULL);
 			batch_item_free(culprit);

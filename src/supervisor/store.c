@@ -24,9 +24,11 @@
 #include "failures.h"
 #include "fsutil.h"
 #include "log.h"
+#include "outcome.h"
 #include "pathmap.h"
 #include "timeutil.h"
 #include "uptodate.h"
+#include "treewalk.h"
 #include "supervisor.h"
 
 /* A root folder deleted and made again (the watcher waits for INPUT_DIR
@@ -539,63 +541,78 @@ load_epochs(struct daemon *d)
 	}
 }
 
-/* dfd is a folder of the output tree, opened for reading, consumed.
- * Sub-folders are opened from it with O_NOFOLLOW: a symlink planted in
- * an output tree nested in the input tree is never entered. */
-uint64_t
-clean_temps(int dfd, int depth, time_t older)
-{
-	struct stat sb;
-	struct dirent *de;
-	uint64_t n = 0;
-	DIR *dp;
-	int fd;
+struct temps {
+	time_t older;
+	uint64_t n;
+};
 
-	if (depth > 64 || (dp = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return 0;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    (depth == 0 && !strcmp(de->d_name, STATE_DIR)))
-			continue;
-		if (de->d_type == DT_DIR) {
-			fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
-			    O_NOFOLLOW | O_CLOEXEC);
-			if (fd >= 0)
-				n += clean_temps(fd, depth + 1, older);
-		} else if (pathmap_is_out_temp(de->d_name) && (older == 0 ||
-		    (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    sb.st_mtime < older)) && unlinkat(dfd, de->d_name, 0) == 0)
-			n++;
-	}
-	closedir(dp);
-	return n;
+static int
+temp_visit(void *ud, int dfd, const char *name, const char *rel,
+    unsigned char type, int depth)
+{
+	struct temps *t = ud;
+	struct stat sb;
+
+	(void)rel;
+	if (type == DT_DIR)
+		return depth == 0 && !strcmp(name, STATE_DIR) ? TREEWALK_SKIP :
+		    TREEWALK_NEXT;
+	if (pathmap_is_out_temp(name) && (t->older == 0 ||
+	    (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    sb.st_mtime < t->older)) && unlinkat(dfd, name, 0) == 0)
+		t->n++;
+	return TREEWALK_NEXT;
 }
 
-/* Collects the names below OUTPUT_DIR/.thumbwatch/failed into q first:
- * picking one up may write its marker again while the folder is read. */
-void
-failed_markers(int dfd, const char *sub, struct batch_queue *q, int depth)
+/* Removes the workers' temps older than `older` (0: all) below
+ * OUTPUT_DIR, the state folder aside.  How many went. */
+uint64_t
+store_clean_temps(struct daemon *d, time_t older)
 {
-	char rel[PATH_MAX];
-	struct dirent *de;
-	DIR *dp;
+	struct temps t = { older, 0 };
 	int fd;
 
-	if (depth > 64 || (dp = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return;
-	}
-	while ((de = readdir(dp)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    pathmap_join(rel, sizeof(rel), sub, de->d_name) < 0)
-			continue;
-		if (de->d_type != DT_DIR)
-			batch_queue_push(q, rel, 0);
-		else if ((fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC)) >= 0)
-			failed_markers(fd, rel, q, depth + 1);
-	}
-	closedir(dp);
+	if ((fd = beneath_open(d->out_fd, "", O_RDONLY | O_DIRECTORY, 0)) < 0)
+		return 0;
+	treewalk(fd, "", temp_visit, &t);
+	return t.n;
+}
+
+static int
+marker_visit(void *ud, int dfd, const char *name, const char *rel,
+    unsigned char type, int depth)
+{
+	(void)dfd;
+	(void)name;
+	(void)depth;
+	if (type != DT_DIR)
+		batch_queue_push(ud, rel, 0);
+	return TREEWALK_NEXT;
+}
+
+/* Collects the names of the files with a failure marker into q, whole
+ * before any is picked up: that may write its marker again while the
+ * folder is read. */
+void
+store_failed_markers(struct daemon *d, struct batch_queue *q)
+{
+	int fd;
+
+	fd = beneath_open(d->out_fd, STATE_DIR "/failed", O_RDONLY |
+	    O_DIRECTORY, 0);
+	if (fd >= 0)
+		treewalk(fd, "", marker_visit, q);
+}
+
+/* The failure markers follow the outcomes: a failure of the image (its
+ * stat known) is remembered, a success forgets an earlier one. */
+void
+store_on_outcome(void *ud, const struct outcome *o)
+{
+	struct daemon *d = ud;
+
+	if (o->kind == OUTCOME_DONE)
+		clear_failed(d, o->rel);
+	else if (o->kind == OUTCOME_FAILED && o->src && !o->remembered)
+		mark_failed(d, o->rel, o->src, o->text);
 }

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <uv.h>
@@ -20,8 +21,10 @@
 #include "http.h"
 #include "ipc.h"
 #include "log.h"
+#include "outcome.h"
 #include "pidfile.h"
 #include "pool.h"
+#include "queue.h"
 #include "redisq.h"
 #include "uptodate.h"
 #include "watcher.h"
@@ -51,6 +54,7 @@ struct daemon {
 	struct batch_queue held;	/* picked up, waiting for a same-stem
 					 * sibling held by a worker */
 	struct batch_policy pol;
+	struct outcome_bus bus;		/* outcomes to their subscribers */
 
 	char in_root[PATH_MAX];
 	char out_root[PATH_MAX];
@@ -97,7 +101,12 @@ struct daemon {
 	struct control_rate rate_done, rate_failed;
 	struct control_recent recent;
 
-	/* QUEUE=redis:// (redisq.h): NULL with the local queue. */
+	/* Where files that need work go (queue.h), and whether it is still
+	 * open (its last acknowledgements are out when it is not). */
+	const struct queue_backend *queue;
+	bool queue_open;
+	void (*queue_done)(void *ud);	/* the backend's stop, pending */
+	/* QUEUE=redis:// (redisq.h, queue_redis.c): NULL otherwise. */
 	struct redisq *rq;
 	bool produce, consume;		/* ROLE */
 	char fp[CLUSTER_FP_LEN + 1];	/* our presets, as nodes compare */
@@ -122,6 +131,19 @@ base_name(const char *rel)
 /* V_RETRY: short of descriptors or memory, nothing known of the file. */
 enum verdict { V_GONE, V_IGNORE, V_FAILED, V_FRESH, V_FAILED_BEFORE, V_WORK,
     V_RETRY };
+
+/* What the supervisor reports of itself, in one place (stats.c). */
+struct sup_status {
+	uint64_t done, failed, skipped, ignored, deleted, moved;
+	uint64_t bytes_out;
+	uint64_t queued, in_flight;
+	int workers, workers_busy, workers_idle;
+	uint64_t worker_restarts;
+	uint64_t started_ms;		/* wall clock */
+	uint64_t watched_dirs;
+	const struct cluster_stats *cluster;	/* NULL: local queue */
+	bool healthy;
+};
 
 struct inspection {
 	char src[PATH_MAX];	/* what the worker opens */
@@ -157,11 +179,14 @@ int rm_tree(struct daemon *d, const char *orel);
 size_t move_outputs(struct daemon *d, const char *from, const char *to,
     const struct stat *src);
 void load_epochs(struct daemon *d);
-uint64_t clean_temps(int dfd, int depth, time_t older);
-void failed_markers(int dfd, const char *sub, struct batch_queue *q,
-    int depth);
+uint64_t store_clean_temps(struct daemon *d, time_t older);
+void store_failed_markers(struct daemon *d, struct batch_queue *q);
 
-/* outcome.c */
+/* publish.c */
+void outcome_queued(struct daemon *d, const char *rel);
+void outcome_processing(struct daemon *d, const char *rel);
+void outcome_done(struct daemon *d, const char *rel, int worker,
+    const struct ipc_result *res, const char *const *outs, size_t n);
 void outcome_failed(struct daemon *d, const char *rel, const char *error,
     int worker, const struct stat *src);
 void outcome_remembered(struct daemon *d, const char *rel);
@@ -180,6 +205,8 @@ void on_file(void *ud, const char *rel, enum watcher_why why);
 void on_held(void *ud, const char *rel);
 
 /* dispatch.c */
+void queue_for_workers(struct daemon *d, const char *rel, int64_t weight);
+void queue_on_outcome(void *ud, const struct outcome *o);
 void want_dispatch(struct daemon *d);
 void release_held(struct daemon *d);
 void dispatch(struct daemon *d);
@@ -196,7 +223,16 @@ void on_lost(void *ud, int worker, struct batch_item *culprit,
 void on_delete(void *ud, const char *rel, bool is_dir);
 void on_move(void *ud, const char *from, const char *to, bool is_dir);
 
+/* Subscribers (outcome.h), registered in lifecycle.c. */
+void stats_on_outcome(void *ud, const struct outcome *o);
+void store_on_outcome(void *ud, const struct outcome *o);
+void log_on_outcome(void *ud, const struct outcome *o);
+void http_on_outcome(void *ud, const struct outcome *o);
+void once_on_outcome(void *ud, const struct outcome *o);
+void progress_on_outcome(void *ud, const struct outcome *o);
+
 /* stats.c */
+void status_snapshot(struct daemon *d, struct sup_status *st);
 void progress_draw(struct daemon *d);
 void log_stats(struct daemon *d, const char *event, const char *reason);
 void stats_cb(uv_timer_t *t);
@@ -215,8 +251,5 @@ int http_outputs_cb(void *ud, const char *rel, char (*out)[PATH_MAX], int max);
 void http_tap(void *ud, const char *event, const char *rec, size_t len);
 void http_stop_daemon(struct daemon *d);
 
-/* queue_redis.c */
-void rq_gone(void *ud);
-int rq_start(struct daemon *d, char *err, size_t errlen);
 
 #endif
