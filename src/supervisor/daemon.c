@@ -2292,7 +2292,7 @@ static void
 http_stop_daemon(struct daemon *d)
 {
 	d->lg.tap = NULL;
-	http_stop(d->http);
+	http_stop(d->http, NULL, NULL);
 	d->http = NULL;
 }
 
@@ -2691,9 +2691,11 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		}
 	}
 	if (mode == DAEMON_RUN && cfg->http_listen[0]) {
-		struct http_callbacks hcb = { http_stats_cb, http_outputs_cb };
-		if ((rc = http_start(&d->http, &d->loop, cfg, d->in_root,
-		    d->out_root, &d->lg, &hcb, d, err, sizeof(err))) < 0) {
+		struct http_opts ho = { .cfg = cfg, .in_root = d->in_root,
+		    .out_root = d->out_root, .lg = &d->lg };
+		struct http_hooks hcb = { http_stats_cb, http_outputs_cb };
+		if ((rc = http_start(&d->http, &d->loop, &ho, &hcb, d, err,
+		    sizeof(err))) < 0) {
 			dprintf(2, "thumbwatch: %s\n", err);
 			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CONFIG;
 			goto out_loop;
