@@ -1727,7 +1727,7 @@ stop(struct daemon *d, const char *reason)
 	d->ctl = NULL;
 	http_stop_daemon(d);
 	if (d->rq)
-		redisq_close(d->rq, rq_gone, d);
+		redisq_stop(d->rq, rq_gone, d);
 	if (d->pool)
 		pool_stop(d->pool, 2000, pool_gone);
 	else
@@ -2412,7 +2412,7 @@ rq_gone(void *ud)
 static int
 rq_start(struct daemon *d, char *err, size_t errlen)
 {
-	struct redisq_callbacks cb = { rq_state, rq_job, rq_dead, rq_bad,
+	struct redisq_hooks cb = { rq_state, rq_job, rq_dead, rq_bad,
 	    rq_room };
 	struct redisq_opts o;
 	char host[100];
@@ -2437,11 +2437,9 @@ rq_start(struct daemon *d, char *err, size_t errlen)
 	o.consume = d->consume;
 	o.visibility_ms = (uint64_t)d->cfg->redis_visibility_s * 1000;
 	o.max_deliveries = d->cfg->redis_max_deliveries;
-	if ((rc = redisq_new(&d->loop, &o, &cb, d, &d->rq)) < 0) {
-		snprintf(err, errlen, "cannot set up the Redis queue: %s",
-		    strerror(-rc));
+	if ((rc = redisq_start(&d->rq, &d->loop, &o, &cb, d, err,
+	    errlen)) < 0)
 		return rc;
-	}
 	redisq_stats(d->rq, &d->cst);
 	return 0;
 }
