@@ -33,9 +33,9 @@
  *     void redisq_stop(struct redisq *q, void (*done)(void *ud),
  *              void *ud);
  * start: 0 with *qp set (connecting: state(up) follows), or -errno with
- * err filled; stop: done (may be NULL) runs once the last
- * acknowledgements are out, every handle is closed and q is freed;
- * stop(NULL, done, ud) calls done at once.
+ * err filled; stop: done (may be NULL) runs once the acknowledgements
+ * already sent have landed (or 2 s passed), every handle is closed and q
+ * is freed; stop(NULL, done, ud) calls done at once.
  */
 #ifndef THUMBWATCH_REDISQ_H
 #define THUMBWATCH_REDISQ_H
@@ -119,12 +119,13 @@ void redisq_poke(struct redisq *q);
 /* Copies the cached figures (refreshed on the timer). */
 void redisq_stats(const struct redisq *q, struct cluster_stats *st);
 
-/* Stops reading; acknowledgements and other commands already sent get up
- * to 2 s to land (until their answers come), then both connections and every
- * handle close; done (may be NULL) runs once all are closed and q is
- * freed.  Held entries stay pending in Redis (another node takes them
- * over after the visibility timeout).  NULL is fine: done runs at once.
- * A second call while stopping does nothing. */
+/* Stops reading; acknowledgements and other commands already sent get
+ * up to 2 s to land (it waits for their answers), then both connections
+ * and every handle close; done (may be NULL) runs once all are closed and
+ * q is freed.  Held entries, and acknowledgements kept while Redis was
+ * away, stay pending in Redis (another node takes them over after the
+ * visibility timeout).  NULL is fine: done runs at once.  A second call
+ * while stopping does nothing. */
 void redisq_stop(struct redisq *q, void (*done)(void *ud), void *ud);
 
 #endif

@@ -66,7 +66,7 @@ struct pool_opts {
 /* Before the first spawn, pool_start() kills with SIGKILL the workers of
  * an earlier run of this instance whose supervisor is gone (a kill -9, or
  * an older version without PR_SET_PDEATHSIG): same user, same
- * executable, "--instance" equal to opt->instance, and a parent that is
+ * executable, "--instance" equal to opts->instance, and a parent that is
  * not the "--parent" they were spawned by.  Each is logged
  * (stale_worker_killed).  The strings of opts are copied.  0, or -errno
  * with err filled ("cannot start workers: ..."). */
