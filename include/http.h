@@ -5,7 +5,20 @@
  * written to a temp name in INPUT_DIR and renamed into place, so the
  * watcher takes them like any other drop.  Owns the jobs table (uploads
  * by id), the SSE clients and the duration histogram; asks the daemon for
- * everything else through callbacks.
+ * everything else through its hooks.
+ *
+ * The shape every front end the supervisor starts has (http, redisq,
+ * pool, control), after nginx's modules and OpenBSD's daemons:
+ *     int  http_start(struct http_server **hp, uv_loop_t *loop,
+ *              const struct http_opts *opts,
+ *              const struct http_hooks *hooks, void *ud,
+ *              char *err, size_t errlen);
+ *     void http_stop(struct http_server *h, void (*done)(void *ud),
+ *              void *ud);
+ * start: 0 with *hp set, or -errno with err filled (one line, for the
+ * administrator) and nothing left behind.  stop: done (may be NULL) runs
+ * once every handle is closed and h is freed; stop(NULL, done, ud) calls
+ * done at once.
  */
 #ifndef THUMBWATCH_HTTP_H
 #define THUMBWATCH_HTTP_H
@@ -32,7 +45,8 @@ struct http_stats {
 	const struct cluster_stats *cluster;	/* NULL: local queue */
 };
 
-struct http_callbacks {
+/* What the server asks the daemon (ud is http_start's). */
+struct http_hooks {
 	void (*stats)(void *ud, struct http_stats *st);
 	/* The output paths (relative to OUTPUT_DIR) rel's thumbnails will
 	 * have; returns how many (<= max). */
@@ -40,16 +54,29 @@ struct http_callbacks {
 	    int max);
 };
 
+struct http_opts {
+	/* HTTP_*, EXTENSIONS and WORKERS (for the descriptor budget).  Read
+	 * live, not copied: a reload changes HTTP_TOKEN, HTTP_PUBLIC,
+	 * HTTP_MAX_UPLOAD(S) and HTTP_MIN_UPLOAD_RATE in place and they
+	 * apply to the next request, so cfg must outlive the server. */
+	const struct config *cfg;
+	const char *in_root;	/* INPUT_DIR, resolved (copied) */
+	const char *out_root;	/* OUTPUT_DIR, resolved (copied) */
+	struct logger *lg;	/* must outlive the server */
+};
+
 struct http_server;
 
-/* Starts listening on cfg->http_listen.  0, or -errno with err filled. */
+/* Starts listening on opts->cfg->http_listen.  0, or -errno with err
+ * filled. */
 int http_start(struct http_server **hp, uv_loop_t *loop,
-    const struct config *cfg, const char *in_root, const char *out_root,
-    struct logger *lg, const struct http_callbacks *cb, void *ud, char *err,
-    size_t errlen);
-/* Closes the listener and every connection; frees itself once its
- * handles are closed.  NULL is fine. */
-void http_stop(struct http_server *h);
+    const struct http_opts *opts, const struct http_hooks *hooks, void *ud,
+    char *err, size_t errlen);
+/* Closes the listener and every connection (uploads being received are
+ * cut and their temps removed); done (may be NULL) runs once its handles
+ * are closed and h is freed.  NULL is fine: done runs at once.  A second
+ * call while stopping does nothing. */
+void http_stop(struct http_server *h, void (*done)(void *ud), void *ud);
 
 /* The daemon's outcome hooks: state of the upload whose stored name is
  * rel (ignored for files that did not come through HTTP). */

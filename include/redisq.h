@@ -24,6 +24,18 @@
  * and the daemon carries on with what it holds; redisq reconnects with
  * backoff and calls state(up) again, when the daemon rescans its tree.
  * Acknowledgements that could not be sent are kept and sent on reconnect.
+ *
+ * The shape every front end the supervisor starts has (see http.h):
+ *     int  redisq_start(struct redisq **qp, uv_loop_t *loop,
+ *              const struct redisq_opts *opts,
+ *              const struct redisq_hooks *hooks, void *ud,
+ *              char *err, size_t errlen);
+ *     void redisq_stop(struct redisq *q, void (*done)(void *ud),
+ *              void *ud);
+ * start: 0 with *qp set (connecting: state(up) follows), or -errno with
+ * err filled; stop: done (may be NULL) runs once the acknowledgements
+ * already sent have landed (or 2 s passed), every handle is closed and q
+ * is freed; stop(NULL, done, ud) calls done at once.
  */
 #ifndef THUMBWATCH_REDISQ_H
 #define THUMBWATCH_REDISQ_H
@@ -48,7 +60,8 @@ struct redisq_opts {
 	int max_deliveries;
 };
 
-struct redisq_callbacks {
+/* What the queue tells the daemon (ud is redisq_start's). */
+struct redisq_hooks {
 	/* The connection came up (once per connect: the daemon rescans)
 	 * or went down (why: one line). */
 	void (*state)(void *ud, bool up, const char *why);
@@ -68,8 +81,13 @@ struct redisq_callbacks {
 
 struct redisq;
 
-int redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
-    const struct redisq_callbacks *cb, void *ud, struct redisq **out);
+/* Connects (in the background: the connections come up, and state(up) is
+ * called, from the loop).  0, or -errno with err filled ("cannot set up
+ * the Redis queue: ..."); on failure *qp is NULL and what was made is
+ * closed from the loop. */
+int redisq_start(struct redisq **qp, uv_loop_t *loop,
+    const struct redisq_opts *opts, const struct redisq_hooks *hooks,
+    void *ud, char *err, size_t errlen);
 
 bool redisq_up(const struct redisq *q);
 
@@ -101,9 +119,13 @@ void redisq_poke(struct redisq *q);
 /* Copies the cached figures (refreshed on the timer). */
 void redisq_stats(const struct redisq *q, struct cluster_stats *st);
 
-/* Closes both connections and every handle; done (may be NULL) runs once
- * all are closed, and q is freed.  Held entries stay pending in Redis
- * (another node takes them over after the visibility timeout). */
-void redisq_close(struct redisq *q, void (*done)(void *ud), void *ud);
+/* Stops reading; acknowledgements and other commands already sent get
+ * up to 2 s to land (it waits for their answers), then both connections
+ * and every handle close; done (may be NULL) runs once all are closed and
+ * q is freed.  Held entries, and acknowledgements kept while Redis was
+ * away, stay pending in Redis (another node takes them over after the
+ * visibility timeout).  NULL is fine: done runs at once.  A second call
+ * while stopping does nothing. */
+void redisq_stop(struct redisq *q, void (*done)(void *ud), void *ud);
 
 #endif

@@ -114,8 +114,10 @@ struct http_server {
 	char in_root[PATH_MAX];
 	char out_root[PATH_MAX];
 	struct logger *lg;
-	struct http_callbacks cb;
+	struct http_hooks hooks;
 	void *ud;
+	void (*done)(void *);		/* http_stop's */
+	void *done_ud;
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;
 	uv_timer_t timer;
@@ -900,8 +902,8 @@ add_urls(struct http_server *h, struct json_buf *b, const char *rel,
 	int n = 0, i, root = -1;
 
 	outs = calloc(HTTP_MAX_OUTPUTS, PATH_MAX);
-	if (outs && h->cb.outputs)
-		n = h->cb.outputs(h->ud, rel, outs, HTTP_MAX_OUTPUTS);
+	if (outs && h->hooks.outputs)
+		n = h->hooks.outputs(h->ud, rel, outs, HTTP_MAX_OUTPUTS);
 	/* Sizes as GET /thumbnails would serve them: no symlink followed,
 	 * regular files only. */
 	if (sizes && n > 0)
@@ -1322,7 +1324,7 @@ get_metrics(struct http_server *h, struct MHD_Connection *c)
 	struct timespec ts;
 
 	memset(&st, 0, sizeof(st));
-	h->cb.stats(h->ud, &st);
+	h->hooks.stats(h->ud, &st);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	strbuf_init(&b);
 	prom_metric(&b, "thumbwatch_files_total", "counter",
@@ -1440,7 +1442,7 @@ status_format(struct http_server *h, char *out, size_t size)
 	int n;
 
 	memset(&st, 0, sizeof(st));
-	h->cb.stats(h->ud, &st);
+	h->hooks.stats(h->ud, &st);
 	n = snprintf(out, size, "{\"done\":%" PRIu64 ",\"failed\":%" PRIu64
 	    ",\"skipped\":%" PRIu64 ",\"queued\":%" PRIu64 ",\"in_flight\":%"
 	    PRIu64 ",\"workers\":%d,\"workers_busy\":%d,\"workers_idle\":%d,"
@@ -1472,7 +1474,7 @@ get_healthz(struct http_server *h, struct MHD_Connection *c)
 	struct http_stats st;
 
 	memset(&st, 0, sizeof(st));
-	h->cb.stats(h->ud, &st);
+	h->hooks.stats(h->ud, &st);
 	if (st.healthy)
 		return send_buf(c, 200, "application/json",
 		    "{\"status\":\"ok\"}\n", 16);
@@ -1831,10 +1833,11 @@ conn_budget(const struct config *cfg, uint64_t *nofile, uint64_t *reserve)
 
 int
 http_start(struct http_server **hp, uv_loop_t *loop,
-    const struct config *cfg, const char *in_root, const char *out_root,
-    struct logger *lg, const struct http_callbacks *cb, void *ud, char *err,
-    size_t errlen)
+    const struct http_opts *opts, const struct http_hooks *hooks, void *ud,
+    char *err, size_t errlen)
 {
+	const struct config *cfg = opts->cfg;
+	struct logger *lg = opts->lg;
 	struct http_server *h;
 	const union MHD_DaemonInfo *di;
 	struct sockaddr_storage ss;
@@ -1885,15 +1888,16 @@ http_start(struct http_server **hp, uv_loop_t *loop,
 		return lfd;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		snprintf(err, errlen, "HTTP: out of memory");
 		close(lfd);
 		return -ENOMEM;
 	}
 	h->loop = loop;
 	h->cfg = cfg;
-	snprintf(h->in_root, sizeof(h->in_root), "%s", in_root);
-	snprintf(h->out_root, sizeof(h->out_root), "%s", out_root);
+	snprintf(h->in_root, sizeof(h->in_root), "%s", opts->in_root);
+	snprintf(h->out_root, sizeof(h->out_root), "%s", opts->out_root);
 	h->lg = lg;
-	h->cb = *cb;
+	h->hooks = *hooks;
 	h->ud = ud;
 	h->max_conns = maxc;
 	h->max_per_client = cfg->http_max_per_client < maxc ?
@@ -1955,6 +1959,8 @@ static void
 closed_cb(uv_handle_t *hd)
 {
 	struct http_server *h = hd->data;
+	void (*done)(void *) = h->done;
+	void *done_ud = h->done_ud;
 	int i;
 
 	if (--h->open_handles > 0)
@@ -1964,15 +1970,24 @@ closed_cb(uv_handle_t *hd)
 		free(h->jobs[i].reason);
 	}
 	free(h);
+	if (done)
+		done(done_ud);
 }
 
 void
-http_stop(struct http_server *h)
+http_stop(struct http_server *h, void (*done)(void *ud), void *ud)
 {
 	struct sse *s;
 
-	if (h == NULL || h->stopping)
+	if (h == NULL) {
+		if (done)
+			done(ud);
 		return;
+	}
+	if (h->stopping)
+		return;
+	h->done = done;
+	h->done_ud = ud;
 	/* Suspended streams end at the next read; the daemon's stop closes
 	 * every connection (and the request callbacks unlink temps). */
 	for (s = h->sse; s; s = s->next) {

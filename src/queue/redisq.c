@@ -58,7 +58,7 @@ struct held {
 struct redisq {
 	uv_loop_t *loop;
 	struct redisq_opts o;
-	struct redisq_callbacks cb;
+	struct redisq_hooks cb;
 	void *ud;
 	char prefix[64], consumer[160];
 	char k_jobs[128], k_dead[128];
@@ -822,8 +822,9 @@ tick_cb(uv_timer_t *t)
 /* ---- life -------------------------------------------------------------- */
 
 int
-redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
-    const struct redisq_callbacks *cb, void *ud, struct redisq **out)
+redisq_start(struct redisq **qp, uv_loop_t *loop,
+    const struct redisq_opts *o, const struct redisq_hooks *hooks, void *ud,
+    char *err, size_t errlen)
 {
 	struct redis_conn_opts co;
 	struct cluster_url shown;
@@ -831,11 +832,14 @@ redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
 	uint64_t every;
 	int rc;
 
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		return -ENOMEM;
+	*qp = NULL;
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	q->loop = loop;
 	q->o = *o;
-	q->cb = *cb;
+	q->cb = *hooks;
 	q->ud = ud;
 	snprintf(q->prefix, sizeof(q->prefix), "%s", o->prefix);
 	snprintf(q->consumer, sizeof(q->consumer), "%s", o->consumer);
@@ -845,7 +849,8 @@ redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
 	if (cluster_key(q->k_jobs, sizeof(q->k_jobs), q->prefix, "jobs") < 0 ||
 	    cluster_key(q->k_dead, sizeof(q->k_dead), q->prefix, "dead") < 0) {
 		free(q);
-		return -ENAMETOOLONG;
+		rc = -ENAMETOOLONG;
+		goto fail;
 	}
 	q->st.stream_len = q->st.pending = q->st.consumers =
 	    q->st.dead_letters = -1;
@@ -873,8 +878,8 @@ redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
 	}
 	if (rc < 0) {
 		/* The loop frees q once the timers are closed. */
-		redisq_close(q, NULL, NULL);
-		return rc;
+		redisq_stop(q, NULL, NULL);
+		goto fail;
 	}
 	every = o->visibility_ms / 3;
 	if (every < 200)
@@ -882,8 +887,12 @@ redisq_new(uv_loop_t *loop, const struct redisq_opts *o,
 	if (every > 5000)
 		every = 5000;
 	uv_timer_start(&q->tick, tick_cb, every, every);
-	*out = q;
+	*qp = q;
 	return 0;
+fail:
+	snprintf(err, errlen, "cannot set up the Redis queue: %s",
+	    strerror(-rc));
+	return rc;
 }
 
 void
@@ -932,8 +941,13 @@ finish_close(uv_timer_t *t)
 }
 
 void
-redisq_close(struct redisq *q, void (*done)(void *ud), void *ud)
+redisq_stop(struct redisq *q, void (*done)(void *ud), void *ud)
 {
+	if (q == NULL) {
+		if (done)
+			done(ud);
+		return;
+	}
 	if (q->closing)
 		return;
 	q->closing = true;

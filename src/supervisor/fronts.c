@@ -199,7 +199,7 @@ void
 http_stop_daemon(struct daemon *d)
 {
 	d->lg.tap = NULL;
-	http_stop(d->http);
+	http_stop(d->http, NULL, NULL);
 	d->http = NULL;
 }
 

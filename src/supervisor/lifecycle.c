@@ -123,7 +123,6 @@ pool_gone(void *ud)
 {
 	struct daemon *d = ud;
 
-	pool_free(d->pool);
 	d->pool = NULL;
 	if (d->w) {
 		watcher_stop(d->w);
@@ -171,10 +170,7 @@ stop(struct daemon *d, const char *reason)
 	http_stop_daemon(d);
 	if (d->queue_open)
 		d->queue->stop(d, queue_gone);
-	if (d->pool)
-		pool_stop(d->pool, 2000, pool_gone);
-	else
-		pool_gone(d);
+	pool_stop(d->pool, pool_gone, d);
 }
 
 static void
@@ -480,12 +476,12 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 {
 	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
 	    on_scan_done, on_held };
-	struct pool_callbacks pcb = { on_result, on_lost, on_idle };
+	struct pool_hooks pcb = { on_result, on_lost, on_idle };
 	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
 	    ctl_retry_failed };
 	char err[1024], path[PATH_MAX];
 	uint64_t wd_usec;
-	struct pool_options po;
+	struct pool_opts po;
 	struct daemon *d;
 	struct json_buf *j;
 	const char *names[CONFIG_MAX_PRESETS];
@@ -602,9 +598,11 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		}
 	}
 	if (mode == DAEMON_RUN && cfg->http_listen[0]) {
-		struct http_callbacks hcb = { http_stats_cb, http_outputs_cb };
-		if ((rc = http_start(&d->http, &d->loop, cfg, d->in_root,
-		    d->out_root, &d->lg, &hcb, d, err, sizeof(err))) < 0) {
+		struct http_opts ho = { .cfg = cfg, .in_root = d->in_root,
+		    .out_root = d->out_root, .lg = &d->lg };
+		struct http_hooks hcb = { http_stats_cb, http_outputs_cb };
+		if ((rc = http_start(&d->http, &d->loop, &ho, &hcb, d, err,
+		    sizeof(err))) < 0) {
 			dprintf(2, "thumbwatch: %s\n", err);
 			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CONFIG;
 			goto out_loop;
@@ -675,9 +673,11 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	po.max_images = cfg->worker_max_images;
 	po.memory_mb = cfg->worker_memory_mb;
 	po.instance = d->in_root;
-	if ((rc = pool_start(&d->pool, &d->loop, &po, &d->lg, &pcb, d)) < 0) {
-		dprintf(2, "thumbwatch: cannot start workers: %s\n",
-		    strerror(-rc));
+	po.stop_grace_ms = 2000;
+	po.lg = &d->lg;
+	if ((rc = pool_start(&d->pool, &d->loop, &po, &pcb, d, err,
+	    sizeof(err))) < 0) {
+		dprintf(2, "thumbwatch: %s\n", err);
 		status = EX_SOFTWARE;
 		goto out_loop;
 	}

@@ -56,14 +56,14 @@ struct worker {
 
 struct pool {
 	uv_loop_t *loop;
-	struct pool_options opt;
+	struct pool_opts opt;
 	char exe[PATH_MAX];
 	char formats[256];
 	char memory_mb[16];
 	char parent[24];
 	char instance[PATH_MAX];
 	struct logger *lg;
-	struct pool_callbacks cb;
+	struct pool_hooks cb;
 	void *ud;
 	struct worker *w;
 	int n;
@@ -72,7 +72,8 @@ struct pool {
 	bool stopping, timers_closed;
 	int open_handles;
 	uv_timer_t grace;
-	void (*done_cb)(void *);
+	void (*done)(void *);		/* pool_stop's */
+	void *done_ud;
 };
 
 static void spawn(struct worker *wk);
@@ -156,11 +157,25 @@ close_pipe(struct worker *wk)
 	}
 }
 
-/* Once every worker has exited, close the timers; done_cb runs when the
- * last handle is gone, so the caller may free the loop's memory then. */
+static void
+pool_free(struct pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		free(p->w[i].rbuf);
+	free(p->w);
+	free(p);
+}
+
+/* Once every worker has exited, close the timers; when the last handle is
+ * gone the pool is freed and done runs, so the caller may free the loop's
+ * memory then.  Called last by each of its callers: p may be gone after. */
 static void
 check_stopped(struct pool *p)
 {
+	void (*done)(void *);
+	void *done_ud;
 	int i;
 
 	if (!p->stopping)
@@ -176,11 +191,13 @@ check_stopped(struct pool *p)
 		}
 		close_handle(p, (uv_handle_t *)&p->grace);
 	}
-	if (p->open_handles == 0 && p->done_cb) {
-		void (*cb)(void *) = p->done_cb;
-		p->done_cb = NULL;
-		cb(p->ud);
-	}
+	if (p->open_handles > 0)
+		return;
+	done = p->done;
+	done_ud = p->done_ud;
+	pool_free(p);
+	if (done)
+		done(done_ud);
 }
 
 static void
@@ -620,16 +637,18 @@ fail:
 }
 
 int
-pool_start(struct pool **pp, uv_loop_t *loop, const struct pool_options *opt,
-    struct logger *lg, const struct pool_callbacks *cb, void *ud)
+pool_start(struct pool **pp, uv_loop_t *loop, const struct pool_opts *opt,
+    const struct pool_hooks *hooks, void *ud, char *err, size_t errlen)
 {
 	struct pool *p;
 	int i;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return -ENOMEM;
-	if ((p->w = calloc((size_t)opt->workers, sizeof(*p->w))) == NULL) {
+	*pp = NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->w = calloc((size_t)opt->workers, sizeof(*p->w))) == NULL) {
 		free(p);
+		snprintf(err, errlen, "cannot start workers: %s",
+		    strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	p->loop = loop;
@@ -640,8 +659,8 @@ pool_start(struct pool **pp, uv_loop_t *loop, const struct pool_options *opt,
 	snprintf(p->parent, sizeof(p->parent), "%ld", (long)getpid());
 	snprintf(p->instance, sizeof(p->instance), "%s", opt->instance ?
 	    opt->instance : "-");
-	p->lg = lg;
-	p->cb = *cb;
+	p->lg = opt->lg;
+	p->cb = *hooks;
 	p->ud = ud;
 	p->n = opt->workers;
 	p->next_id = 1;
@@ -801,12 +820,20 @@ grace_cb(uv_timer_t *t)
 }
 
 void
-pool_stop(struct pool *p, int grace_ms, void (*done_cb)(void *ud))
+pool_stop(struct pool *p, void (*done)(void *ud), void *ud)
 {
 	int i;
 
+	if (p == NULL) {
+		if (done)
+			done(ud);
+		return;
+	}
+	if (p->stopping)
+		return;
 	p->stopping = true;
-	p->done_cb = done_cb;
+	p->done = done;
+	p->done_ud = ud;
 	for (i = 0; i < p->n; i++) {
 		struct worker *wk = &p->w[i];
 		uv_timer_stop(&wk->respawn);
@@ -817,17 +844,7 @@ pool_stop(struct pool *p, int grace_ms, void (*done_cb)(void *ud))
 		uv_read_stop((uv_stream_t *)&wk->pipe);
 		close_pipe(wk);
 	}
-	uv_timer_start(&p->grace, grace_cb, (uint64_t)grace_ms, 0);
+	uv_timer_start(&p->grace, grace_cb, (uint64_t)p->opt.stop_grace_ms,
+	    0);
 	check_stopped(p);
-}
-
-void
-pool_free(struct pool *p)
-{
-	int i;
-
-	for (i = 0; i < p->n; i++)
-		free(p->w[i].rbuf);
-	free(p->w);
-	free(p);
 }

@@ -130,7 +130,7 @@ rq_room(void *ud)
 static int
 redis_start(struct daemon *d, char *err, size_t errlen)
 {
-	struct redisq_callbacks cb = { rq_state, rq_job, rq_dead, rq_bad,
+	struct redisq_hooks cb = { rq_state, rq_job, rq_dead, rq_bad,
 	    rq_room };
 	struct redisq_opts o;
 	char host[100];
@@ -155,11 +155,9 @@ redis_start(struct daemon *d, char *err, size_t errlen)
 	o.consume = d->consume;
 	o.visibility_ms = (uint64_t)d->cfg->redis_visibility_s * 1000;
 	o.max_deliveries = d->cfg->redis_max_deliveries;
-	if ((rc = redisq_new(&d->loop, &o, &cb, d, &d->rq)) < 0) {
-		snprintf(err, errlen, "cannot set up the Redis queue: %s",
-		    strerror(-rc));
+	if ((rc = redisq_start(&d->rq, &d->loop, &o, &cb, d, err,
+	    errlen)) < 0)
 		return rc;
-	}
 	redisq_stats(d->rq, &d->cst);
 	return 0;
 }
@@ -243,7 +241,7 @@ redis_stop(struct daemon *d, void (*done)(void *ud))
 		return;
 	}
 	d->queue_done = done;
-	redisq_close(d->rq, redis_closed, d);
+	redisq_stop(d->rq, redis_closed, d);
 }
 
 const struct queue_backend queue_redis = {
