@@ -470,24 +470,57 @@ prepare_dirs(struct daemon *d, const struct config *cfg)
 	return 0;
 }
 
-int
-daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
-    daemon_reload_fn reload_fn, void *reload_ud)
+static void
+init_handles(struct daemon *d)
 {
-	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
-	    on_scan_done, on_held };
-	struct pool_hooks pcb = { on_result, on_lost, on_idle };
-	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
-	    ctl_retry_failed };
-	char err[1024], path[PATH_MAX];
-	uint64_t wd_usec;
-	struct pool_opts po;
-	struct daemon *d;
-	struct json_buf *j;
-	const char *names[CONFIG_MAX_PRESETS];
-	uint64_t t0 = time_wall_ms();
-	int rc, i, status;
+	uv_timer_init(&d->loop, &d->watchdog_timer);
+	uv_timer_init(&d->loop, &d->lock_timer);
+	uv_timer_init(&d->loop, &d->dispatch_timer);
+	uv_timer_init(&d->loop, &d->stats_timer);
+	uv_timer_init(&d->loop, &d->drain_timer);
+	uv_timer_init(&d->loop, &d->retry_timer);
+	uv_check_init(&d->loop, &d->check);
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	d->watchdog_timer.data = d->lock_timer.data = d->dispatch_timer.data =
+	    d->stats_timer.data = d->drain_timer.data = d->retry_timer.data =
+	    d->check.data = d->sig_term.data = d->sig_int.data =
+	    d->sig_hup.data = d;
+}
 
+/* Who hears of an outcome, in this order: the counters first (a status
+ * read from a subscriber sees this file counted), the jobs table, then the
+ * log line; the marker; the queue's acknowledgement only once the line is
+ * written; the progress bar last.  A new sink is one more line here. */
+static void
+subscribe(struct daemon *d)
+{
+	outcome_bus_init(&d->bus);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, stats_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ALL, http_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, log_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, store_on_outcome, d);
+	if (d->mode == DAEMON_ONCE)
+		outcome_subscribe(&d->bus, OUTCOME_MASK(OUTCOME_FAILED),
+		    once_on_outcome, d);
+	outcome_subscribe(&d->bus, OUTCOME_ENDS, queue_on_outcome, d);
+	if (d->progress)
+		outcome_subscribe(&d->bus, OUTCOME_ENDS, progress_on_outcome,
+		    d);
+}
+
+/* Open: the state, the log, the folders held open, the queue backend,
+ * the subscribers and the loop with its handles; nothing runs yet.  0, or
+ * an exit status with the reason on stderr (*dp is then NULL). */
+int
+sup_open(struct daemon **dp, struct config *cfg, enum daemon_mode mode,
+    const char *exe, daemon_reload_fn reload_fn, void *reload_ud)
+{
+	struct daemon *d;
+	int rc, status;
+
+	*dp = NULL;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return EX_SOFTWARE;
 	d->cfg = cfg;
@@ -495,7 +528,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	d->exe = exe;
 	d->reload = reload_fn;
 	d->reload_ud = reload_ud;
-	d->start_ms = t0;
+	d->start_ms = time_wall_ms();
 	d->lock_fd = -1;
 	d->pf.fd = -1;
 	d->in_fd = d->out_fd = d->done_fd = -1;
@@ -509,6 +542,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	batch_queue_init(&d->held);
 	batch_queue_init(&d->settle_counted);
 	batch_queue_init(&d->failed_names);
+	d->queue = config_queue_is_redis(cfg) ? &queue_redis : &queue_local;
 	if ((rc = log_open(&d->lg, cfg->log_file, cfg->log_level)) < 0) {
 		dprintf(2, "thumbwatch: LOG_FILE %s cannot be opened: %s\n",
 		    cfg->log_file, strerror(-rc));
@@ -516,116 +550,188 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 		return EX_CANTCREAT;
 	}
 	d->progress = mode == DAEMON_ONCE && d->lg.tty;
-	/* Who hears of an outcome, in this order: the counters first (a
-	 * status read from a subscriber sees this file counted), the jobs
-	 * table, then the log line; the marker; the queue's acknowledgement
-	 * only once the line is written; the progress bar last.  A new sink
-	 * is one more line here. */
-	outcome_bus_init(&d->bus);
-	outcome_subscribe(&d->bus, OUTCOME_ENDS, stats_on_outcome, d);
-	outcome_subscribe(&d->bus, OUTCOME_ALL, http_on_outcome, d);
-	outcome_subscribe(&d->bus, OUTCOME_ENDS, log_on_outcome, d);
-	outcome_subscribe(&d->bus, OUTCOME_ENDS, store_on_outcome, d);
-	if (mode == DAEMON_ONCE)
-		outcome_subscribe(&d->bus, OUTCOME_MASK(OUTCOME_FAILED),
-		    once_on_outcome, d);
-	outcome_subscribe(&d->bus, OUTCOME_ENDS, queue_on_outcome, d);
-	if (d->progress)
-		outcome_subscribe(&d->bus, OUTCOME_ENDS, progress_on_outcome,
-		    d);
 	d->lg.quiet_tty = mode == DAEMON_ONCE;
-	if ((status = prepare_dirs(d, cfg)) != 0)
-		goto out_log;
-	d->queue = config_queue_is_redis(cfg) ? &queue_redis : &queue_local;
+	subscribe(d);
+	uv_loop_init(&d->loop);
+	init_handles(d);
+	if ((status = prepare_dirs(d, cfg)) != 0) {
+		sup_close(d);
+		return status;
+	}
 	if (d->queue->shared) {
 		if (mode == DAEMON_ONCE) {
 			dprintf(2, "thumbwatch: QUEUE: 'once' works on the local "
 			    "queue only; with a Redis QUEUE use 'run'\n");
-			status = EX_USAGE;
-			goto out_log;
+			sup_close(d);
+			return EX_USAGE;
 		}
 		d->produce = cfg->role != ROLE_WORKER;
 		d->consume = cfg->role != ROLE_WATCHER;
 	}
+	*dp = d;
+	return 0;
+}
+
+static int
+start_lock(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	char err[1024], path[PATH_MAX];
+	int rc;
+
 	/* One daemon per input folder, whatever else differs; with a shared
 	 * queue, several nodes share it on purpose. */
 	d->lock_fd = d->queue->shared ? -ENOLCK :
 	    instance_lock(d->in_root, err, sizeof(err));
 	if (d->lock_fd == -EWOULDBLOCK) {
 		dprintf(2, "thumbwatch: %s\n", err);
-		status = EX_TEMPFAIL;
-		goto out_log;
+		return EX_TEMPFAIL;
 	}
 	if (d->lock_fd < 0 && !d->queue->shared)
 		log_msg(&d->lg, LOG_WARN, "lock_failed", "%s", err);
-	if (mode == DAEMON_RUN) {
-		if (snprintf(path, sizeof(path), "%s%s%s", cfg->pidfile[0] ?
-		    cfg->pidfile : cfg->runtime_dir, cfg->pidfile[0] ? "" : "/",
-		    cfg->pidfile[0] ? "" : CONTROL_PIDFILE_NAME) >=
-		    (int)sizeof(path)) {
-			dprintf(2, "thumbwatch: the pidfile's path is too long\n");
-			status = EX_CONFIG;
-			goto out_log;
-		}
-		if ((rc = pidfile_write(&d->pf, path, err, sizeof(err))) < 0) {
-			dprintf(2, "thumbwatch: %s\n", err);
-			status = rc == -EWOULDBLOCK ? EX_TEMPFAIL : EX_CANTCREAT;
-			goto out_log;
-		}
-	}
-	/* Worker deaths are reported through their exit status; a write
-	 * to a dead worker's socket must not kill us. */
-	signal(SIGPIPE, SIG_IGN);
-	uv_loop_init(&d->loop);
-	uv_timer_init(&d->loop, &d->watchdog_timer);
-	uv_timer_init(&d->loop, &d->lock_timer);
-	d->lock_timer.data = d;
 	if (d->lock_fd >= 0)
 		uv_timer_start(&d->lock_timer, lock_check_cb, 1000, 1000);
-	if (mode == DAEMON_RUN) {
-		if (control_socket_path(path, sizeof(path),
-		    cfg->runtime_dir) < 0) {
-			dprintf(2, "thumbwatch: RUNTIME_DIR %s is too long\n",
-			    cfg->runtime_dir);
-			status = EX_CONFIG;
-			goto out_loop;
-		}
-		if ((rc = control_start(&d->ctl, &d->loop, path, &ccb, d, err,
-		    sizeof(err))) < 0) {
-			dprintf(2, "thumbwatch: %s\n", err);
-			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CANTCREAT;
-			goto out_loop;
-		}
+	if (d->mode != DAEMON_RUN)
+		return 0;
+	if (snprintf(path, sizeof(path), "%s%s%s", cfg->pidfile[0] ?
+	    cfg->pidfile : cfg->runtime_dir, cfg->pidfile[0] ? "" : "/",
+	    cfg->pidfile[0] ? "" : CONTROL_PIDFILE_NAME) >= (int)sizeof(path)) {
+		dprintf(2, "thumbwatch: the pidfile's path is too long\n");
+		return EX_CONFIG;
 	}
-	if (mode == DAEMON_RUN && cfg->http_listen[0]) {
+	if ((rc = pidfile_write(&d->pf, path, err, sizeof(err))) < 0) {
+		dprintf(2, "thumbwatch: %s\n", err);
+		return rc == -EWOULDBLOCK ? EX_TEMPFAIL : EX_CANTCREAT;
+	}
+	return 0;
+}
+
+/* The control socket and HTTP (run only). */
+static int
+start_fronts(struct daemon *d)
+{
+	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
+	    ctl_retry_failed };
+	const struct config *cfg = d->cfg;
+	char err[1024], path[PATH_MAX];
+	int rc;
+
+	if (d->mode != DAEMON_RUN)
+		return 0;
+	if (control_socket_path(path, sizeof(path), cfg->runtime_dir) < 0) {
+		dprintf(2, "thumbwatch: RUNTIME_DIR %s is too long\n",
+		    cfg->runtime_dir);
+		return EX_CONFIG;
+	}
+	if ((rc = control_start(&d->ctl, &d->loop, path, &ccb, d, err,
+	    sizeof(err))) < 0) {
+		dprintf(2, "thumbwatch: %s\n", err);
+		return rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CANTCREAT;
+	}
+	if (cfg->http_listen[0]) {
 		struct http_opts ho = { .cfg = cfg, .in_root = d->in_root,
 		    .out_root = d->out_root, .lg = &d->lg };
 		struct http_hooks hcb = { http_stats_cb, http_outputs_cb };
 		if ((rc = http_start(&d->http, &d->loop, &ho, &hcb, d, err,
 		    sizeof(err))) < 0) {
 			dprintf(2, "thumbwatch: %s\n", err);
-			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CONFIG;
-			goto out_loop;
+			return rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CONFIG;
 		}
 		d->lg.tap = http_tap;
 		d->lg.tap_ud = d;
 		log_msg(&d->lg, LOG_INFO, "http_listen", "HTTP on %s",
 		    cfg->http_listen);
 	}
-	load_epochs(d);
-	{
-		/* Before any worker runs: every temp now is a dead one's.
-		 * Other nodes' workers may be writing theirs: with a shared
-		 * queue only those older than two image deadlines go. */
-		time_t older = d->queue->shared ? time(NULL) -
-		    2 * (cfg->image_timeout_ms / 1000 + 1) : 0;
-		uint64_t n = store_clean_temps(d, older);
-		if (n > 0)
-			log_msg(&d->lg, LOG_INFO, "temp_cleaned", "removed %llu "
-			    "unfinished temp file(s) left by an earlier run",
-			    (unsigned long long)n);
-	}
+	return 0;
+}
 
+static void
+log_start(struct daemon *d)
+{
+	const struct config *cfg = d->cfg;
+	const char *names[CONFIG_MAX_PRESETS];
+	struct json_buf *j;
+	int i;
+
+	if ((j = log_begin(&d->lg, LOG_INFO, "start")) == NULL)
+		return;
+	for (i = 0; i < cfg->npresets; i++)
+		names[i] = cfg->presets[i].name;
+	json_str(j, "version", THUMBWATCH_VERSION);
+	json_int(j, "pid", getpid());
+	json_str(j, "mode", d->mode == DAEMON_ONCE ? "once" : "run");
+	json_str(j, "input_dir", d->in_root);
+	json_str(j, "output_dir", d->out_root);
+	json_int(j, "workers", cfg->workers);
+	json_strv(j, "presets", names, (size_t)cfg->npresets);
+	json_str(j, "backend", d->w ? watcher_backend_name(d->w) : "none");
+	if (d->queue->shared) {
+		char url[600];
+		cluster_redact_url(cfg->queue, url, sizeof(url));
+		json_str(j, "queue", url);
+		json_str(j, "role", config_role_name(cfg->role));
+	}
+	log_commit(&d->lg);
+}
+
+static int
+start_pool(struct daemon *d)
+{
+	struct pool_hooks pcb = { on_result, on_lost, on_idle };
+	const struct config *cfg = d->cfg;
+	struct pool_opts po;
+	char err[1024];
+
+	memset(&po, 0, sizeof(po));
+	po.workers = cfg->workers;
+	po.image_timeout_ms = cfg->image_timeout_ms;
+	po.exe = d->exe;
+	po.formats = cfg->extensions;
+	po.max_images = cfg->worker_max_images;
+	po.memory_mb = cfg->worker_memory_mb;
+	po.instance = d->in_root;
+	po.stop_grace_ms = 2000;
+	po.lg = &d->lg;
+	if (pool_start(&d->pool, &d->loop, &po, &pcb, d, err,
+	    sizeof(err)) < 0) {
+		dprintf(2, "thumbwatch: %s\n", err);
+		return EX_SOFTWARE;
+	}
+	return 0;
+}
+
+/* Start: the lock and pidfile, the front ends, the output tree made
+ * ready, the watcher, the workers, the queue, then the loop's own
+ * timers and signals.  0, or an exit status with the reason on stderr;
+ * whatever started is stopped by sup_close. */
+int
+sup_start(struct daemon *d)
+{
+	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
+	    on_scan_done, on_held };
+	const struct config *cfg = d->cfg;
+	char err[1024];
+	uint64_t wd_usec, n;
+	time_t older;
+	int rc;
+
+	if ((rc = start_lock(d)) != 0)
+		return rc;
+	/* Worker deaths are reported through their exit status; a write
+	 * to a dead worker's socket must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = start_fronts(d)) != 0)
+		return rc;
+	load_epochs(d);
+	/* Before any worker runs: every temp now is a dead one's.  Other
+	 * nodes' workers may be writing theirs: with a shared queue only
+	 * those older than two image deadlines go. */
+	older = d->queue->shared ? time(NULL) - 2 * (cfg->image_timeout_ms /
+	    1000 + 1) : 0;
+	if ((n = store_clean_temps(d, older)) > 0)
+		log_msg(&d->lg, LOG_INFO, "temp_cleaned", "removed %llu "
+		    "unfinished temp file(s) left by an earlier run",
+		    (unsigned long long)n);
 	if (d->queue->shared && !d->produce) {
 		/* ROLE=worker: jobs come from the stream only. */
 		d->scanned = true;
@@ -633,112 +739,104 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	    d)) < 0) {
 		dprintf(2, "thumbwatch: cannot watch INPUT_DIR %s: %s\n",
 		    cfg->input_dir, strerror(-rc));
-		status = EX_NOINPUT;
-		goto out_loop;
+		return EX_NOINPUT;
 	}
-	if ((j = log_begin(&d->lg, LOG_INFO, "start")) != NULL) {
-		for (i = 0; i < cfg->npresets; i++)
-			names[i] = cfg->presets[i].name;
-		json_str(j, "version", THUMBWATCH_VERSION);
-		json_int(j, "pid", getpid());
-		json_str(j, "mode", mode == DAEMON_ONCE ? "once" : "run");
-		json_str(j, "input_dir", d->in_root);
-		json_str(j, "output_dir", d->out_root);
-		json_int(j, "workers", cfg->workers);
-		json_strv(j, "presets", names, (size_t)cfg->npresets);
-		json_str(j, "backend", d->w ? watcher_backend_name(d->w) :
-		    "none");
-		if (d->queue->shared) {
-			char url[600];
-			cluster_redact_url(cfg->queue, url, sizeof(url));
-			json_str(j, "queue", url);
-			json_str(j, "role", config_role_name(cfg->role));
-		}
-		log_commit(&d->lg);
-	}
+	log_start(d);
 	/* --daemon: the command returns now.  Before the workers exist, so
 	 * none inherits the caller's terminal or pipe. */
 	daemonize_ready();
 	if (!isatty(2))
 		d->lg.tty = false;	/* detached: nobody reads the echo */
-	wd_usec = mode == DAEMON_RUN ? notify_watchdog_usec() : 0;
+	wd_usec = d->mode == DAEMON_RUN ? notify_watchdog_usec() : 0;
 	if (wd_usec > 0)
 		uv_timer_start(&d->watchdog_timer, watchdog_cb,
 		    wd_usec / 2000 ? wd_usec / 2000 : 1,
 		    wd_usec / 2000 ? wd_usec / 2000 : 1);
-	po.workers = cfg->workers;
-	po.image_timeout_ms = cfg->image_timeout_ms;
-	po.exe = exe;
-	po.formats = cfg->extensions;
-	po.max_images = cfg->worker_max_images;
-	po.memory_mb = cfg->worker_memory_mb;
-	po.instance = d->in_root;
-	po.stop_grace_ms = 2000;
-	po.lg = &d->lg;
-	if ((rc = pool_start(&d->pool, &d->loop, &po, &pcb, d, err,
-	    sizeof(err))) < 0) {
-		dprintf(2, "thumbwatch: %s\n", err);
-		status = EX_SOFTWARE;
-		goto out_loop;
-	}
+	if ((rc = start_pool(d)) != 0)
+		return rc;
 	if (d->queue->start(d, err, sizeof(err)) < 0) {
 		dprintf(2, "thumbwatch: %s\n", err);
-		status = EX_CONFIG;
-		goto out_loop;
+		return EX_CONFIG;
 	}
 	d->queue_open = true;
-	if (d->w == NULL && mode == DAEMON_RUN)
+	if (d->w == NULL && d->mode == DAEMON_RUN)
 		announce_ready(d, "waiting for jobs from the Redis stream");
-
-	uv_check_init(&d->loop, &d->check);
-	d->check.data = d;
 	uv_check_start(&d->check, check_cb);
-	uv_timer_init(&d->loop, &d->dispatch_timer);
-	uv_timer_init(&d->loop, &d->stats_timer);
-	uv_timer_init(&d->loop, &d->drain_timer);
-	uv_timer_init(&d->loop, &d->retry_timer);
-	d->dispatch_timer.data = d->stats_timer.data = d->drain_timer.data =
-	    d->retry_timer.data = d;
-	if (cfg->stats_interval_s > 0 && mode == DAEMON_RUN)
+	if (cfg->stats_interval_s > 0 && d->mode == DAEMON_RUN)
 		uv_timer_start(&d->stats_timer, stats_cb,
 		    (uint64_t)cfg->stats_interval_s * 1000,
 		    (uint64_t)cfg->stats_interval_s * 1000);
-	uv_signal_init(&d->loop, &d->sig_term);
-	uv_signal_init(&d->loop, &d->sig_int);
-	uv_signal_init(&d->loop, &d->sig_hup);
-	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
 	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&d->sig_hup, signal_cb, SIGHUP);
+	return 0;
+}
+
+/* Run: until a signal drains it (run) or the tree is done (once).  The
+ * exit status. */
+int
+sup_run(struct daemon *d)
+{
+	int status;
 
 	uv_run(&d->loop, UV_RUN_DEFAULT);
-
 	status = d->exit_code;
-	if (mode == DAEMON_ONCE) {
-		fprintf(stderr, "thumbwatch: %llu files: %llu done, %llu skipped, "
-		    "%llu failed in %.1f s\n",
-		    (unsigned long long)(d->n_done + d->n_skipped + d->n_failed),
-		    (unsigned long long)d->n_done,
-		    (unsigned long long)d->n_skipped,
-		    (unsigned long long)d->n_failed,
-		    (double)(time_wall_ms() - t0) / 1000.0);
-		once_failures(d);
-		if (d->n_failed > 0)
-			status = 1;
-		if (d->stop_reason && strcmp(d->stop_reason, "finished"))
-			status = 1;
+	if (d->mode != DAEMON_ONCE)
+		return status;
+	fprintf(stderr, "thumbwatch: %llu files: %llu done, %llu skipped, "
+	    "%llu failed in %.1f s\n",
+	    (unsigned long long)(d->n_done + d->n_skipped + d->n_failed),
+	    (unsigned long long)d->n_done, (unsigned long long)d->n_skipped,
+	    (unsigned long long)d->n_failed,
+	    (double)(time_wall_ms() - (int64_t)d->start_ms) / 1000.0);
+	once_failures(d);
+	if (d->n_failed > 0)
+		status = 1;
+	if (d->stop_reason && strcmp(d->stop_reason, "finished"))
+		status = 1;
+	return status;
+}
+
+static void
+pool_closed(void *ud)
+{
+	struct daemon *d = ud;
+
+	d->pool = NULL;
+}
+
+static void
+queue_closed(void *ud)
+{
+	struct daemon *d = ud;
+
+	d->queue_open = false;
+}
+
+/* Close: whatever a start that failed half-way left running stops
+ * through its own stop (after a run, stop() did this already), the loop
+ * closes its last handles, and everything open is released. */
+void
+sup_close(struct daemon *d)
+{
+	if (!d->stopped) {
+		uv_timer_stop(&d->lock_timer);
+		uv_timer_stop(&d->watchdog_timer);
+		control_stop(d->ctl);
+		d->ctl = NULL;
+		http_stop_daemon(d);
+		if (d->w) {
+			watcher_stop(d->w);
+			d->w = NULL;
+		}
+		if (d->queue_open)
+			d->queue->stop(d, queue_closed);
+		pool_stop(d->pool, pool_closed, d);
+		uv_run(&d->loop, UV_RUN_DEFAULT);
 	}
-out_loop:
-	control_stop(d->ctl);
-	d->ctl = NULL;
-	http_stop_daemon(d);
-	if (d->w)
-		watcher_stop(d->w);
 	uv_walk(&d->loop, close_walk, NULL);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&d->loop) != 0)
-		status = status ? status : 0;
-out_log:
+	uv_loop_close(&d->loop);
 	pidfile_remove(&d->pf);
 	instance_unlock(d->lock_fd);
 	batch_queue_free(&d->q);
@@ -757,5 +855,19 @@ out_log:
 	if (d->done_fd >= 0)
 		close(d->done_fd);
 	free(d);
+}
+
+int
+daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
+    daemon_reload_fn reload_fn, void *reload_ud)
+{
+	struct daemon *d;
+	int status;
+
+	if ((status = sup_open(&d, cfg, mode, exe, reload_fn, reload_ud)) != 0)
+		return status;
+	if ((status = sup_start(d)) == 0)
+		status = sup_run(d);
+	sup_close(d);
 	return status;
 }

@@ -239,7 +239,13 @@ void stats_cb(uv_timer_t *t);
 void ctl_status(void *ud, struct control_status *st);
 void http_stats_cb(void *ud, struct http_stats *st);
 
-/* lifecycle.c */
+/* lifecycle.c: like nginx's cycles, open (state, log, folders, loop),
+ * start (lock, front ends, watcher, workers, queue), run, close. */
+int sup_open(struct daemon **dp, struct config *cfg, enum daemon_mode mode,
+    const char *exe, daemon_reload_fn reload_fn, void *reload_ud);
+int sup_start(struct daemon *d);
+int sup_run(struct daemon *d);
+void sup_close(struct daemon *d);
 void close_walk(uv_handle_t *h, void *arg);
 void maybe_finish(struct daemon *d);
 void reload(struct daemon *d);
