@@ -32,7 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+/* Only the fingerprint reads the configuration: a declaration is enough,
+ * and config.c (which parses QUEUE with this module) can include this
+ * header without a cycle. */
+struct config;
 
 #define CLUSTER_ID_MAX		48	/* "1700000000000-123" and room */
 #define CLUSTER_FP_LEN		16	/* hex digits of the fingerprint */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "config.h"
 
 __attribute__((format(printf, 3, 4)))
 static int
