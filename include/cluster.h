@@ -83,6 +83,11 @@ void cluster_consumer_name(char *out, size_t cap, const char *host,
 /* Whether rel is a path an entry may name (see the header comment). */
 bool cluster_path_ok(const char *rel);
 
+/* A decimal number in [min, max] spanning exactly s[0..len), no sign, no
+ * NUL needed (a Redis string is counted, not terminated).  0 or -1. */
+int cluster_number(const char *s, size_t len, long long min, long long max,
+    long long *out);
+
 struct cluster_job {
 	char id[CLUSTER_ID_MAX];
 	char path[PATH_MAX];

@@ -26,10 +26,9 @@ bad(char *why, size_t whylen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* A decimal number in [min, max] spanning exactly s[0..len).  Up to
- * LLONG_MAX: a nanosecond mtime of today has 19 digits. */
-static int
-number(const char *s, size_t len, long long min, long long max,
+/* Up to LLONG_MAX: a nanosecond mtime of today has 19 digits. */
+int
+cluster_number(const char *s, size_t len, long long min, long long max,
     long long *out)
 {
 	long long n = 0;
@@ -119,7 +118,7 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	if (*p == ':') {
 		p++;
 		len = strcspn(p, "/");
-		if (number(p, len, 1, 65535, &n) < 0)
+		if (cluster_number(p, len, 1, 65535, &n) < 0)
 			return bad(why, whylen, "has a bad port (1..65535)");
 		u->port = (int)n;
 		p += len;
@@ -127,7 +126,7 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	if (*p == '/') {
 		p++;
 		if (*p != '\0') {
-			if (number(p, strlen(p), 0, 1000000, &n) < 0)
+			if (cluster_number(p, strlen(p), 0, 1000000, &n) < 0)
 				return bad(why, whylen, "has a bad database "
 				    "number (a whole number, e.g. /0)");
 			u->db = (int)n;

@@ -23,32 +23,6 @@ bad(char *why, size_t whylen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* A decimal number in [min, max] spanning exactly s[0..len).  Up to
- * LLONG_MAX: a nanosecond mtime of today has 19 digits. */
-static int
-number(const char *s, size_t len, long long min, long long max,
-    long long *out)
-{
-	long long n = 0;
-	size_t i;
-	int d;
-
-	if (len == 0)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		d = s[i] - '0';
-		if (n > (LLONG_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	if (n < min || n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
 static bool
 is_str(const redisReply *r)
 {
@@ -73,7 +47,7 @@ field_int(const redisReply *r, long long min, long long max, int64_t *out)
 {
 	long long n;
 
-	if (!is_str(r) || number(r->str, r->len, min, max, &n) < 0)
+	if (!is_str(r) || cluster_number(r->str, r->len, min, max, &n) < 0)
 		return false;
 	*out = n;
 	return true;
