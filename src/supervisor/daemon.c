@@ -25,7 +25,7 @@
 
 #include "batch.h"
 #include "beneath.h"
-#include "control.h"
+#include "control_server.h"
 #include "daemon.h"
 #include "failures.h"
 #include "fsutil.h"
