@@ -46,8 +46,10 @@ struct conn {
 struct control_server {
 	uv_pipe_t pipe;
 	uv_loop_t *loop;
-	struct control_callbacks cb;
+	struct control_hooks hooks;
 	void *ud;
+	void (*done)(void *);	/* control_stop's, with done_ud */
+	void *done_ud;
 	char path[PATH_MAX];
 	dev_t dev;
 	ino_t ino;
@@ -58,11 +60,19 @@ struct control_server {
 	bool pipe_closed;
 };
 
+/* Frees s once its last handle is closed, then tells control_stop's
+ * caller (after the free: done may close the loop). */
 static void
 server_maybe_free(struct control_server *s)
 {
-	if (s->stopping && s->pipe_closed && s->nclients == 0)
-		free(s);
+	void (*done)(void *) = s->done;
+	void *ud = s->done_ud;
+
+	if (!s->stopping || !s->pipe_closed || s->nclients > 0)
+		return;
+	free(s);
+	if (done != NULL)
+		done(ud);
 }
 
 static void
@@ -153,8 +163,8 @@ do_reprocess(struct control_server *s, struct json_buf *o,
 	json_open(&res, NULL, '[');
 	for (i = 0; i < req->nargs; i++) {
 		msg[0] = '\0';
-		rc = s->cb.reprocess ? s->cb.reprocess(s->ud, req->args[i], msg,
-		    sizeof(msg)) : -ENOSYS;
+		rc = s->hooks.reprocess ? s->hooks.reprocess(s->ud,
+		    req->args[i], msg, sizeof(msg)) : -ENOSYS;
 		if (rc == 0)
 			queued++;
 		if (msg[0] == '\0')
@@ -193,8 +203,8 @@ do_retry_failed(struct control_server *s, struct json_buf *o)
 	struct json_buf t;
 	int rc;
 
-	rc = s->cb.retry_failed ? s->cb.retry_failed(s->ud, &count, msg,
-	    sizeof(msg)) : -ENOSYS;
+	rc = s->hooks.retry_failed ? s->hooks.retry_failed(s->ud, &count,
+	    msg, sizeof(msg)) : -ENOSYS;
 	if (rc < 0) {
 		if (msg[0] == '\0')
 			snprintf(msg, sizeof(msg), "retry-failed: %s",
@@ -233,8 +243,8 @@ conn_request(struct conn *c, const char *line, size_t len)
 	switch (req.cmd) {
 	case CONTROL_STATUS:
 		memset(&st, 0, sizeof(st));
-		if (s->cb.status)
-			s->cb.status(s->ud, &st);
+		if (s->hooks.status)
+			s->hooks.status(s->ud, &st);
 		control_render_status(&o, &st);
 		break;
 	case CONTROL_REPROCESS:
@@ -382,9 +392,11 @@ clear_stale(const char *path)
 }
 
 int
-control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
-    const struct control_callbacks *cb, void *ud, char *err, size_t errlen)
+control_start(struct control_server **sp, uv_loop_t *loop,
+    const struct control_opts *opts, const struct control_hooks *hooks,
+    void *ud, char *err, size_t errlen)
 {
+	const char *path = opts->path;
 	struct control_server *s;
 	struct sockaddr_un sa;
 	struct stat sb;
@@ -428,9 +440,10 @@ control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
 		return -ENOMEM;
 	}
 	s->loop = loop;
-	s->cb = *cb;
+	s->hooks = *hooks;
 	s->ud = ud;
-	s->timeout_ms = CONTROL_TIMEOUT_MS;
+	s->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms :
+	    CONTROL_TIMEOUT_MS;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	uv_pipe_init(loop, &s->pipe, 0);
 	s->pipe.data = s;
@@ -458,12 +471,6 @@ control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
 	return 0;
 }
 
-void
-control_set_timeout(struct control_server *s, int timeout_ms)
-{
-	s->timeout_ms = timeout_ms > 0 ? timeout_ms : CONTROL_TIMEOUT_MS;
-}
-
 size_t
 control_clients(const struct control_server *s)
 {
@@ -471,7 +478,7 @@ control_clients(const struct control_server *s)
 }
 
 void
-control_stop(struct control_server *s)
+control_stop(struct control_server *s, void (*done)(void *ud), void *ud)
 {
 	struct conn *c, *next;
 	struct stat sb;
@@ -479,6 +486,8 @@ control_stop(struct control_server *s)
 	if (s == NULL || s->stopping)
 		return;
 	s->stopping = true;
+	s->done = done;
+	s->done_ud = ud;
 	if (stat(s->path, &sb) == 0 && sb.st_dev == s->dev &&
 	    sb.st_ino == s->ino)
 		unlink(s->path);

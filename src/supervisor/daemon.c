@@ -1723,7 +1723,7 @@ stop(struct daemon *d, const char *reason)
 	log_stats(d, "shutdown", reason);
 	/* Its handles close through its own callbacks, before the walk in
 	 * pool_gone closes whatever is left. */
-	control_stop(d->ctl);
+	control_stop(d->ctl, NULL, NULL);
 	d->ctl = NULL;
 	http_stop_daemon(d);
 	if (d->rq)
@@ -2588,7 +2588,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 	struct watcher_callbacks wcb = { on_file, on_delete, on_move,
 	    on_scan_done, on_held };
 	struct pool_callbacks pcb = { on_result, on_lost, on_idle };
-	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
+	struct control_hooks ccb = { ctl_status, ctl_reprocess,
 	    ctl_retry_failed };
 	char err[1024], path[PATH_MAX];
 	uint64_t wd_usec;
@@ -2683,7 +2683,8 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 			status = EX_CONFIG;
 			goto out_loop;
 		}
-		if ((rc = control_start(&d->ctl, &d->loop, path, &ccb, d, err,
+		if ((rc = control_start(&d->ctl, &d->loop,
+		    &(struct control_opts){ .path = path }, &ccb, d, err,
 		    sizeof(err))) < 0) {
 			dprintf(2, "thumbwatch: %s\n", err);
 			status = rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CANTCREAT;
@@ -2819,7 +2820,7 @@ daemon_main(struct config *cfg, enum daemon_mode mode, const char *exe,
 			status = 1;
 	}
 out_loop:
-	control_stop(d->ctl);
+	control_stop(d->ctl, NULL, NULL);
 	d->ctl = NULL;
 	http_stop_daemon(d);
 	if (d->w)

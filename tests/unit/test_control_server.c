@@ -108,9 +108,25 @@ fake_retry(void *ud, size_t *count, char *msg, size_t msglen)
 	return 0;
 }
 
-static const struct control_callbacks fake_cb = {
+static const struct control_hooks fake_hooks = {
 	fake_status, fake_reprocess, fake_retry
 };
+
+/* A server on path with the fake hooks; timeout_ms 0: the default. */
+static int
+start_at(struct control_server **sp, const char *path, int timeout_ms,
+    char *err, size_t errlen)
+{
+	struct control_opts o = { path, timeout_ms };
+
+	return control_start(sp, &loop, &o, &fake_hooks, &fake, err, errlen);
+}
+
+static void
+count_done(void *ud)
+{
+	(*(int *)ud)++;
+}
 
 static int
 server_setup(void **state)
@@ -128,8 +144,7 @@ server_setup(void **state)
 	snprintf(sockpath, sizeof(sockpath), "%s/run/thumbwatch.sock", tmpdir);
 	if (uv_loop_init(&loop) != 0)
 		return -1;
-	if (control_start(&srv, &loop, sockpath, &fake_cb, &fake, err,
-	    sizeof(err)) != 0) {
+	if (start_at(&srv, sockpath, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "control_start: %s\n", err);
 		return -1;
 	}
@@ -142,7 +157,7 @@ server_teardown(void **state)
 	char cmd[128];
 
 	(void)state;
-	control_stop(srv);
+	control_stop(srv, NULL, NULL);
 	srv = NULL;
 	uv_run(&loop, UV_RUN_DEFAULT);	/* runs the close callbacks */
 	if (uv_loop_close(&loop) != 0)
@@ -472,17 +487,20 @@ static void
 test_deadline(void **state)
 {
 	struct slow s;
+	char err[256];
 
 	(void)state;
 	memset(&s, 0, sizeof(s));
-	control_set_timeout(srv, 200);
+	/* The fixture's server again, with a short deadline. */
+	control_stop(srv, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(start_at(&srv, sockpath, 200, err, sizeof(err)), 0);
 	with_loop(idle_client, &s);
 	assert_non_null(strstr(s.resp_idle, "\"ok\":false"));
 	assert_non_null(strstr(s.resp_idle, "no complete request line within "
 	    "200 ms"));
 	assert_int_equal(fake.status_calls, 0);
 	assert_int_equal(control_clients(srv), 0);
-	control_set_timeout(srv, 0);
 }
 
 static void
@@ -567,8 +585,8 @@ test_stale_and_live_sockets(void **state)
 
 	(void)state;
 	/* Live: the fixture's server owns sockpath. */
-	assert_int_equal(control_start(&s2, &loop, sockpath, &fake_cb, &fake,
-	    err, sizeof(err)), -EADDRINUSE);
+	assert_int_equal(start_at(&s2, sockpath, 0, err, sizeof(err)),
+	    -EADDRINUSE);
 	assert_null(s2);
 	assert_non_null(strstr(err, sockpath));
 	assert_non_null(strstr(err, "RUNTIME_DIR"));
@@ -580,16 +598,14 @@ test_stale_and_live_sockets(void **state)
 	memcpy(sa.sun_path, path, strlen(path));
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
-	assert_int_equal(control_start(&s2, &loop, path, &fake_cb, &fake,
-	    err, sizeof(err)), 0);
-	control_stop(s2);
+	assert_int_equal(start_at(&s2, path, 0, err, sizeof(err)), 0);
+	control_stop(s2, NULL, NULL);
 	uv_run(&loop, UV_RUN_NOWAIT);
 	assert_int_equal(access(path, F_OK), -1);	/* unlinked */
 	/* Not a socket: left alone. */
 	snprintf(path, sizeof(path), "%s/file.sock", tmpdir);
 	close(open(path, O_CREAT | O_WRONLY, 0644));
-	assert_int_equal(control_start(&s2, &loop, path, &fake_cb, &fake,
-	    err, sizeof(err)), -EEXIST);
+	assert_int_equal(start_at(&s2, path, 0, err, sizeof(err)), -EEXIST);
 	assert_int_equal(access(path, F_OK), 0);
 	/* Too long for sun_path. */
 	{
@@ -597,8 +613,8 @@ test_stale_and_live_sockets(void **state)
 		memset(longp, 'x', sizeof(longp) - 1);
 		longp[0] = '/';
 		longp[sizeof(longp) - 1] = '\0';
-		assert_int_equal(control_start(&s2, &loop, longp, &fake_cb,
-		    &fake, err, sizeof(err)), -ENAMETOOLONG);
+		assert_int_equal(start_at(&s2, longp, 0, err, sizeof(err)),
+		    -ENAMETOOLONG);
 		assert_non_null(strstr(err, "RUNTIME_DIR"));
 	}
 }
@@ -648,13 +664,14 @@ test_many_clients(void **state)
 	assert_int_equal(fake.status_calls, NMANY);
 }
 
-/* Stopping with a client mid-request: it sees the connection close, and
- * everything is freed (LeakSanitizer checks). */
+/* Stopping with a client mid-request: it sees the connection close,
+ * everything is freed (LeakSanitizer checks), and done runs once, after
+ * the last handle closed. */
 static void
 test_stop_with_client(void **state)
 {
 	char buf[256];
-	int fd;
+	int fd, done = 0;
 
 	(void)state;
 	fd = dial();
@@ -663,9 +680,14 @@ test_stop_with_client(void **state)
 	uv_run(&loop, UV_RUN_NOWAIT);	/* accept */
 	uv_run(&loop, UV_RUN_NOWAIT);	/* read */
 	assert_int_equal(control_clients(srv), 1);
-	control_stop(srv);
+	control_stop(srv, count_done, &done);
+	control_stop(srv, count_done, &done);	/* a second call: no-op */
+	assert_int_equal(done, 0);
 	srv = NULL;
 	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(done, 1);
+	control_stop(NULL, count_done, &done);
+	assert_int_equal(done, 1);
 	assert_int_equal(read_all(fd, buf, sizeof(buf)), 0);
 	close(fd);
 	assert_int_equal(access(sockpath, F_OK), -1);
