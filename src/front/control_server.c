@@ -50,6 +50,9 @@ struct control_server {
 	void *ud;
 	void (*done)(void *);	/* control_stop's, with done_ud */
 	void *done_ud;
+	/* The answer when building one ran out of memory, rendered while
+	 * memory was there. */
+	struct json_buf nomem;
 	char path[PATH_MAX];
 	dev_t dev;
 	ino_t ino;
@@ -70,6 +73,7 @@ server_maybe_free(struct control_server *s)
 
 	if (!s->stopping || !s->pipe_closed || s->nclients > 0)
 		return;
+	json_free(&s->nomem);
 	free(s);
 	if (done != NULL)
 		done(ud);
@@ -111,20 +115,19 @@ conn_written(uv_write_t *wr, int status)
 	conn_close(wr->data);
 }
 
-/* Sends o's line (or a fixed error when building it ran out of memory)
- * and closes after the write. */
+/* Sends o's line (or the server's "out of memory" when building it ran
+ * out) and closes after the write. */
 static void
 conn_answer(struct conn *c, struct json_buf *o)
 {
-	static const char nomem[] = "{\"ok\":false,\"error\":\"out of memory\","
-	    "\"text\":\"out of memory\\n\"}\n";
+	struct json_buf *nomem = &c->srv->nomem;
 	uv_buf_t b;
 
 	c->answered = true;
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	uv_timer_stop(&c->timer);
 	if (o->err || o->buf == NULL) {
-		b = uv_buf_init((char *)nomem, sizeof(nomem) - 1);
+		b = uv_buf_init(nomem->buf, (unsigned int)nomem->len);
 	} else {
 		c->resp = o->buf;
 		o->buf = NULL;
@@ -188,8 +191,9 @@ do_reprocess(struct control_server *s, struct json_buf *o,
 	json_u64(o, "errors", req->nargs - queued);
 	json_key(o, "results");
 	if (res.err)
-		o->err = res.err;
-	json_raw(o, res.buf ? res.buf : "[]", res.buf ? res.len : 2);
+		o->err = res.err;	/* the answer becomes "out of memory" */
+	else
+		json_raw(o, res.buf, res.len);
 	control_finish_response(o, &t);
 	json_free(&res);
 	json_free(&t);
@@ -436,6 +440,14 @@ control_start(struct control_server **sp, uv_loop_t *loop,
 		return rc;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	json_init(&s->nomem);
+	control_render_error(&s->nomem, "out of memory");
+	if (s->nomem.err) {
+		json_free(&s->nomem);
+		free(s);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
