@@ -24,7 +24,8 @@
  *    draining), started (RFC 3339), uptime_s, input_dir, output_dir,
  *    log_file, backend, watched_dirs, queued, in_flight, workers,
  *    workers_busy, workers_idle, worker_restarts, done, failed, skipped,
- *    ignored (names whose extension is not in EXTENSIONS), deleted, moved, bytes_out, last_minute {done, failed, per_s},
+ *    ignored (names whose extension is not in EXTENSIONS), deleted,
+ *    moved, bytes_out, last_minute {done, failed, per_s},
  *    recent_failures [{ts, file, error}] (newest first), text;
  *  - reprocess: command, queued, errors, results [{path, ok, message}],
  *    text; ok is false when any path was not queued;
@@ -125,8 +126,8 @@ void control_rate_add(struct control_rate *r, uint64_t now_ms, uint64_t n);
 /* Sum over the 60 seconds ending at now_ms. */
 uint64_t control_rate_sum(const struct control_rate *r, uint64_t now_ms);
 
-/* Filled by the status callback; strings must stay valid until it
- * returns.  Zeroed before the call. */
+/* Filled by the status hook (control_server.h); strings must stay valid
+ * until it returns.  Zeroed before the call. */
 struct control_status {
 	const char *version;
 	long pid;
@@ -148,8 +149,9 @@ struct control_status {
 /* ---- rendering (the server's answers) ---------------------------------- */
 
 /* The status response line into o, "text" included. */
-void control_render_status(struct json_buf *o, const struct control_status *st);
-/* {"ok":false,"error":msg,"text":msg} and '\n'. */
+void control_render_status(struct json_buf *o,
+    const struct control_status *st);
+/* {"ok":false,"error":msg,"text":msg + '\n'} and '\n'. */
 void control_render_error(struct json_buf *o, const char *msg);
 /* Ends the object open in o: "text" (t's contents) last, '}' and '\n'. */
 void control_finish_response(struct json_buf *o, struct json_buf *t);

@@ -1,8 +1,8 @@
 /*
  * control: the control socket's line protocol and renderings, shared by
  * the daemon's end (src/front/control_server.c) and the command line's
- * (src/cli/control_client.c).  Pure: no loop, and no I/O but the realpath
- * a reprocess argument may take.
+ * (src/cli/control_client.c).  Pure: no loop, and no I/O but the stat and
+ * realpath of a reprocess argument.
  *
  * Why one exchange per connection: the client is a command run by a
  * person or a script; connecting again costs microseconds, and a server
@@ -39,7 +39,6 @@ out_s(struct json_buf *o, const char *s)
 {
 	json_raw(o, s, strlen(s));
 }
-
 
 /* ---- requests ---------------------------------------------------------- */
 
