@@ -24,7 +24,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps deps-run run test unit e2e asan fuzz bench bench-cluster clean \
-    check-config
+    check-config check-headers
 
 all: $(BIN)
 
@@ -71,8 +71,14 @@ check-config: deps-run all
 
 unit: $(UNIT_BIN)
 
-# The whole suite: unit tests (cmocka) then end-to-end tests (pytest) on
-# the real binary.  Prints one "N passed, N failed" line at the end.
+# The pure headers and src/common compile without libuv, libvips, glib,
+# hiredis or libmicrohttpd (part of `make test`).
+check-headers:
+	sh tests/check-headers.sh
+
+# The whole suite: header purity and unit tests (cmocka), then end-to-end
+# tests (pytest) on the real binary.  Prints one "N passed, N failed" line
+# at the end.
 test: deps
 	$(MAKE) all unit
 	BUILD=$(BUILD) sh tests/run.sh

@@ -3,9 +3,8 @@
  *
  * No libuv, no I/O: the QUEUE URL, the names of the Redis keys, what a
  * stream entry carries and how it is checked, the preset fingerprint nodes
- * compare, and the reading of the Redis replies the queue uses (XREADGROUP,
- * XAUTOCLAIM, XCLAIM, XPENDING).  Replies are hiredis' redisReply trees
- * (plain data), so the tests build them by hand.
+ * compare.  The Redis replies the queue reads (hiredis' redisReply trees)
+ * are read in src/queue/cluster_reply.c, beside the connection.
  *
  * Keys, for PREFIX (REDIS_PREFIX, default "thumbwatch"):
  *   PREFIX:jobs          the stream; consumer group PREFIX
@@ -28,13 +27,15 @@
 #ifndef THUMBWATCH_CLUSTER_H
 #define THUMBWATCH_CLUSTER_H
 
-#include <hiredis/hiredis.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+/* Only the fingerprint reads the configuration: a declaration is enough,
+ * and config.c (which parses QUEUE with this module) can include this
+ * header without a cycle. */
+struct config;
 
 #define CLUSTER_ID_MAX		48	/* "1700000000000-123" and room */
 #define CLUSTER_FP_LEN		16	/* hex digits of the fingerprint */
@@ -82,6 +83,11 @@ void cluster_consumer_name(char *out, size_t cap, const char *host,
 /* Whether rel is a path an entry may name (see the header comment). */
 bool cluster_path_ok(const char *rel);
 
+/* A decimal number in [min, max] spanning exactly s[0..len), no sign, no
+ * NUL needed (a Redis string is counted, not terminated).  0 or -1. */
+int cluster_number(const char *s, size_t len, long long min, long long max,
+    long long *out);
+
 struct cluster_job {
 	char id[CLUSTER_ID_MAX];
 	char path[PATH_MAX];
@@ -92,26 +98,6 @@ struct cluster_job {
 	char by[128];
 };
 
-/* Reads one stream entry ([id, [field, value, ...]]).  0; -EBADMSG with a
- * reason in why (and job->id set when the id itself could be read) for an
- * entry that is not well formed or names a path cluster_path_ok refuses;
- * -ENOENT for the nil an XAUTOCLAIM/XCLAIM answers for a deleted entry
- * (job->id may be empty). */
-int cluster_read_entry(const redisReply *e, struct cluster_job *job,
-    char *why, size_t whylen);
-
-/* The entries of a reply, for cluster_read_entry:
- *   XREADGROUP: nil (timed out) or [[stream, [entry...]]] -> entries
- *   XAUTOCLAIM: [next, [entry...], [deleted id...]] -> entries; *next
- *               (may be NULL) gets the cursor
- *   XCLAIM:     [entry...]
- * Returns the array of entries (NULL with a reason in why when the reply
- * has another shape; an empty XREADGROUP answer is an array of 0). */
-const redisReply *cluster_xreadgroup_entries(const redisReply *r,
-    char *why, size_t whylen);
-const redisReply *cluster_xautoclaim_entries(const redisReply *r,
-    char *next, size_t nextcap, char *why, size_t whylen);
-
 /* One row of XPENDING key group IDLE ms - + count. */
 struct cluster_pending {
 	char id[CLUSTER_ID_MAX];
@@ -119,16 +105,6 @@ struct cluster_pending {
 	int64_t idle_ms;
 	int64_t deliveries;
 };
-
-/* Fills at most max rows; returns how many, or -EBADMSG. */
-int cluster_read_pending(const redisReply *r, struct cluster_pending *rows,
-    int max, char *why, size_t whylen);
-
-/* From XINFO GROUPS (RESP2: one flat name/value array per group): the
- * consumers and pending count of group.  0, -ENOENT (no such group) or
- * -EBADMSG. */
-int cluster_read_group_info(const redisReply *r, const char *group,
-    int64_t *consumers, int64_t *pending);
 
 /* What `status` and /metrics show about the shared queue. */
 struct cluster_stats {

@@ -74,14 +74,22 @@ void ipc_get_str(struct ipc_reader *r, char *dst, size_t dstlen);
 /* 0 when everything was read without error, else -EBADMSG. */
 int ipc_reader_end(struct ipc_reader *r);
 
+/* The largest fit and format an output may carry.  The wire holds
+ * config.h's enum fit and enum out_format values as they are; their
+ * bounds live here so the codecs check them without the configuration,
+ * and a _Static_assert in the worker, which reads them back as those
+ * enums, keeps the two in step. */
+#define IPC_FIT_MAX	2	/* FIT_FILL */
+#define IPC_FORMAT_MAX	3	/* FORMAT_AVIF */
+
 /* The job and result payloads. */
 struct ipc_output_spec {
 	char path[4096];	/* final output path below out_root (worker writes a
 				 * temp beside it) */
 	uint32_t width, height;
-	uint8_t fit;		/* enum fit */
+	uint8_t fit;		/* enum fit, <= IPC_FIT_MAX */
 	char gravity[16];
-	uint8_t format;		/* enum out_format */
+	uint8_t format;		/* enum out_format, <= IPC_FORMAT_MAX */
 	uint8_t quality;
 	uint8_t progressive;
 	uint8_t strip;

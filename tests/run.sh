@@ -1,24 +1,33 @@
 #!/bin/sh
-# Runs every unit test binary (cmocka, TAP output) and the end-to-end suite
-# (pytest on the real binary), then prints one "N passed, N failed" line.
+# Runs the header purity check (tests/check-headers.sh) and every unit test
+# binary (cmocka), both TAP, and the end-to-end suite (pytest on the real
+# binary), then prints one "N passed, N failed" line.
 set -u
 BUILD=${BUILD:-build}
 passed=0 failed=0
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] || continue
-	CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$out" 2>&1
-	rc=$?
+# Counts the TAP lines in $out; exit status $1 without a "not ok" line
+# counts as one failure of $2.
+count_tap() {
 	cat "$out"
 	p=$(grep -c '^ok ' "$out")
 	f=$(grep -c '^not ok ' "$out")
-	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "# $t exited $rc"
+	if [ "$1" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "# $2 exited $1"
 		f=1
 	fi
 	passed=$((passed + p)); failed=$((failed + f))
+}
+
+sh tests/check-headers.sh >"$out" 2>&1
+count_tap $? tests/check-headers.sh
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$out" 2>&1
+	count_tap $? "$t"
 done
 
 THUMBWATCH_BIN="$PWD/$BUILD/thumbwatch" /usr/bin/python3 -m pytest -q -p no:cacheprovider \

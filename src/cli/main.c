@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "control_client.h"
 #include "daemon.h"
 #include "failures.h"
 #include "fsutil.h"

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "ipc.h"
 
 static void
@@ -300,7 +299,7 @@ output_ok(const struct ipc_output_spec *o)
 {
 	return field_ok(o->path, sizeof(o->path)) &&
 	    field_ok(o->gravity, sizeof(o->gravity)) &&
-	    o->fit <= FIT_FILL && o->format <= FORMAT_AVIF &&
+	    o->fit <= IPC_FIT_MAX && o->format <= IPC_FORMAT_MAX &&
 	    o->progressive <= 1 && o->strip <= 1;
 }
 

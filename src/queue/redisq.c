@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_reply.h"
 #include "redis_conn.h"
 #include "redisq.h"
 

@@ -29,7 +29,7 @@
 #include "beneath.h"
 #include "cluster.h"
 #include "config.h"
-#include "control.h"
+#include "control_server.h"
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
@@ -165,7 +165,7 @@ stop(struct daemon *d, const char *reason)
 	log_stats(d, "shutdown", reason);
 	/* Its handles close through its own callbacks, before the walk in
 	 * pool_gone closes whatever is left. */
-	control_stop(d->ctl);
+	control_stop(d->ctl, NULL, NULL);
 	d->ctl = NULL;
 	http_stop_daemon(d);
 	if (d->queue_open)
@@ -610,7 +610,7 @@ start_lock(struct daemon *d)
 static int
 start_fronts(struct daemon *d)
 {
-	struct control_callbacks ccb = { ctl_status, ctl_reprocess,
+	struct control_hooks ccb = { ctl_status, ctl_reprocess,
 	    ctl_retry_failed };
 	const struct config *cfg = d->cfg;
 	char err[1024], path[PATH_MAX];
@@ -623,7 +623,8 @@ start_fronts(struct daemon *d)
 		    cfg->runtime_dir);
 		return EX_CONFIG;
 	}
-	if ((rc = control_start(&d->ctl, &d->loop, path, &ccb, d, err,
+	if ((rc = control_start(&d->ctl, &d->loop,
+	    &(struct control_opts){ .path = path }, &ccb, d, err,
 	    sizeof(err))) < 0) {
 		dprintf(2, "thumbwatch: %s\n", err);
 		return rc == -EADDRINUSE ? EX_TEMPFAIL : EX_CANTCREAT;
@@ -822,7 +823,7 @@ sup_close(struct daemon *d)
 	if (!d->stopped) {
 		uv_timer_stop(&d->lock_timer);
 		uv_timer_stop(&d->watchdog_timer);
-		control_stop(d->ctl);
+		control_stop(d->ctl, NULL, NULL);
 		d->ctl = NULL;
 		http_stop_daemon(d);
 		if (d->w) {

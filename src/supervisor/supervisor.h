@@ -16,7 +16,7 @@
 #include "batch.h"
 #include "cluster.h"
 #include "config.h"
-#include "control.h"
+#include "control_server.h"
 #include "daemon.h"
 #include "http.h"
 #include "ipc.h"

@@ -41,6 +41,13 @@
 
 #include "config.h"
 
+/* Outputs arrive with config.h's fit and format values, bounded by ipc.h's
+ * own limits (ipc.c checks them without the configuration). */
+_Static_assert(IPC_FIT_MAX == FIT_FILL, "ipc.h's IPC_FIT_MAX is not the "
+    "last enum fit");
+_Static_assert(IPC_FORMAT_MAX == FORMAT_AVIF, "ipc.h's IPC_FORMAT_MAX is "
+    "not the last enum out_format");
+
 /* Longest error line handed to the supervisor (res->error is larger, but a
  * log line that wraps three times helps nobody). */
 #define ERR_MAX 900

@@ -1,5 +1,6 @@
 /*
- * libFuzzer harness for src/common/cluster.c: what a worker node reads from Redis.
+ * libFuzzer harness for src/common/cluster.c and src/queue/cluster_reply.c:
+ * what a worker node reads from Redis.
  *
  * The input is a byte stream of RESP replies, parsed by hiredis' own
  * reader (as the node's connection does), and each reply is read as every
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cluster_reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,6 +13,10 @@ findings=tests/fuzz/findings
 cc=${FUZZ_CC:-clang}
 # no-recover: an undefined-behaviour report must stop the run like a crash.
 cflags="-std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -D_GNU_SOURCE"
+# A harness may reach a folder's private header, as the unit tests do.
+for d in src/*/; do
+	cflags="$cflags -I${d%/}"
+done
 
 # What each harness links besides itself; by default src/common/NAME.c.
 deps() {
@@ -21,7 +25,7 @@ deps() {
 	pathmap) echo "src/common/pathmap.c" ;;
 	sniff) echo "src/common/sniff.c -lz" ;;
 	config) echo "src/common/config.c src/common/cluster.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c -linih -lz" ;;
-	cluster) echo "src/common/cluster.c src/common/config.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c -linih -lhiredis -lz" ;;
+	cluster) echo "src/common/cluster.c src/queue/cluster_reply.c src/common/config.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c -linih -lhiredis -lz" ;;
 	multipart) echo "src/common/httputil.c src/common/json.c src/common/sniff.c -lz" ;;
 	*) echo "src/common/$1.c" ;;
 	esac

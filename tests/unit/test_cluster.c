@@ -1,9 +1,10 @@
 /*
  * Unit tests of src/common/cluster.c: the QUEUE URL and its redaction, Redis key
- * names, the preset fingerprint, the entry path check, and the reading of
- * stream entries and XREADGROUP/XAUTOCLAIM/XPENDING/XINFO replies, built
- * here by hand as hiredis redisReply trees (entries come from the network,
- * so the malformed shapes matter as much as the good ones).
+ * names, the preset fingerprint, the entry path check; and of
+ * src/queue/cluster_reply.c: the reading of stream entries and
+ * XREADGROUP/XAUTOCLAIM/XPENDING/XINFO replies, built here by hand as
+ * hiredis redisReply trees (entries come from the network, so the
+ * malformed shapes matter as much as the good ones).
  */
 #include "unit.h"
 
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "cluster_reply.h"
 #include "config.h"
 
 /* ---- redisReply builders (each tree freed with rfree) ---- */

@@ -1,25 +1,23 @@
 /*
- * control: the control socket (server on the supervisor's loop, blocking
- * client for the command line) and its line protocol.
+ * control: the control socket's line protocol and renderings, shared by
+ * the daemon's end (src/front/control_server.c) and the command line's
+ * (src/cli/control_client.c).  Pure: no loop, and no I/O but the stat and
+ * realpath of a reprocess argument.
  *
  * Why one exchange per connection: the client is a command run by a
  * person or a script; connecting again costs microseconds, and a server
  * that never keeps state between requests cannot be confused by a client
- * that stops halfway.  Why a fixed buffer per client: a request can never
- * make the supervisor allocate more than CONTROL_MAX_CLIENTS buffers of
- * CONTROL_LINE_MAX, however it is sent.  Why "text" in every response: the
- * server already holds every number; rendering the report there keeps the
- * client to a small scanner for three top-level fields instead of a JSON
- * model, and `status` and `status --json` can never disagree.
+ * that stops halfway.  Why "text" in every response: the server already
+ * holds every number; rendering the report there keeps the client to a
+ * small scanner for three top-level fields instead of a JSON model, and
+ * `status` and `status --json` can never disagree.
  *
  * JSON is written by json.h, the writer of the log and of the HTTP
  * answers, so a file name reads the same in all three.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,19 +25,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sysexits.h>
-#include <unistd.h>
 
+#include "cluster.h"
 #include "control.h"
-#include "fsutil.h"
 #include "json.h"
 #include "safedir.h"
 #include "timeutil.h"
-/* The client waits this long for an answer; the daemon answers from its
- * loop at once, so only a stuck daemon takes longer. */
-#define CLIENT_TIMEOUT_MS	30000
-/* Largest response the client accepts (a reprocess of many paths). */
-#define RESPONSE_MAX		(16 * 1024 * 1024)
 
 /* Plain text (the report and request lines) goes through json.h's
  * buffer too: one growable buffer, one escaping, one nesting writer. */
@@ -650,8 +641,8 @@ status_text(struct json_buf *t, const struct control_status *st, int64_t now)
 }
 
 /* "text" last: the data first for whoever reads the line by eye. */
-static void
-finish_response(struct json_buf *o, struct json_buf *t)
+void
+control_finish_response(struct json_buf *o, struct json_buf *t)
 {
 	if (t->err)
 		o->err = t->err;
@@ -660,8 +651,8 @@ finish_response(struct json_buf *o, struct json_buf *t)
 	out_s(o, "\n");
 }
 
-static void
-render_status(struct json_buf *o, const struct control_status *st)
+void
+control_render_status(struct json_buf *o, const struct control_status *st)
 {
 	const struct control_recent *r = st->recent;
 	int64_t now = time_wall_ms();
@@ -737,12 +728,12 @@ render_status(struct json_buf *o, const struct control_status *st)
 		json_close(o, '}');
 	}
 	json_close(o, ']');
-	finish_response(o, &t);
+	control_finish_response(o, &t);
 	json_free(&t);
 }
 
-static void
-render_error(struct json_buf *o, const char *msg)
+void
+control_render_error(struct json_buf *o, const char *msg)
 {
 	struct json_buf t;
 
@@ -751,332 +742,14 @@ render_error(struct json_buf *o, const char *msg)
 	json_open(o, NULL, '{');
 	json_bool(o, "ok", false);
 	json_str(o, "error", msg);
-	finish_response(o, &t);
+	control_finish_response(o, &t);
 	json_free(&t);
 }
 
-/* ---- server ------------------------------------------------------------ */
+/* ---- the socket -------------------------------------------------------- */
 
-struct conn {
-	uv_pipe_t pipe;
-	uv_timer_t timer;
-	uv_write_t wr;
-	struct control_server *srv;
-	struct conn *prev, *next;
-	char *resp;
-	size_t len;		/* bytes in buf */
-	int handles;		/* still open; freed at 0 */
-	bool answered;
-	char buf[CONTROL_LINE_MAX + 1];	/* +1: room to see "too long" */
-};
-
-struct control_server {
-	uv_pipe_t pipe;
-	uv_loop_t *loop;
-	struct control_callbacks cb;
-	void *ud;
-	char path[PATH_MAX];
-	dev_t dev;
-	ino_t ino;
-	struct conn *clients;
-	size_t nclients;
-	int timeout_ms;
-	bool stopping;
-	bool pipe_closed;
-};
-
-static void
-server_maybe_free(struct control_server *s)
-{
-	if (s->stopping && s->pipe_closed && s->nclients == 0)
-		free(s);
-}
-
-static void
-conn_handle_closed(uv_handle_t *h)
-{
-	struct conn *c = h->data;
-	struct control_server *s = c->srv;
-
-	if (--c->handles > 0)
-		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	s->nclients--;
-	free(c->resp);
-	free(c);
-	server_maybe_free(s);
-}
-
-static void
-conn_close(struct conn *c)
-{
-	if (!uv_is_closing((uv_handle_t *)&c->pipe))
-		uv_close((uv_handle_t *)&c->pipe, conn_handle_closed);
-	if (!uv_is_closing((uv_handle_t *)&c->timer))
-		uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
-}
-
-static void
-conn_written(uv_write_t *wr, int status)
-{
-	(void)status;	/* gone or not, this exchange is over */
-	conn_close(wr->data);
-}
-
-/* Sends o's line (or a fixed error when building it ran out of memory)
- * and closes after the write. */
-static void
-conn_answer(struct conn *c, struct json_buf *o)
-{
-	static const char nomem[] = "{\"ok\":false,\"error\":\"out of memory\","
-	    "\"text\":\"out of memory\\n\"}\n";
-	uv_buf_t b;
-
-	c->answered = true;
-	uv_read_stop((uv_stream_t *)&c->pipe);
-	uv_timer_stop(&c->timer);
-	if (o->err || o->buf == NULL) {
-		b = uv_buf_init((char *)nomem, sizeof(nomem) - 1);
-	} else {
-		c->resp = o->buf;
-		o->buf = NULL;
-		b = uv_buf_init(c->resp, (unsigned int)o->len);
-	}
-	c->wr.data = c;
-	if (uv_write(&c->wr, (uv_stream_t *)&c->pipe, &b, 1,
-	    conn_written) < 0)
-		conn_close(c);
-}
-
-static void
-conn_error(struct conn *c, const char *msg)
-{
-	struct json_buf o;
-
-	json_init(&o);
-	render_error(&o, msg);
-	conn_answer(c, &o);
-	json_free(&o);
-}
-
-static void
-do_reprocess(struct control_server *s, struct json_buf *o,
-    const struct control_request *req)
-{
-	char msg[512];
-	struct json_buf t, res;
-	size_t i, queued = 0;
-	int rc;
-
-	/* Results first, in their own buffer, so "ok" can lead the line
-	 * like in every other response. */
-	json_init(&t);
-	json_init(&res);
-	json_open(&res, NULL, '[');
-	for (i = 0; i < req->nargs; i++) {
-		msg[0] = '\0';
-		rc = s->cb.reprocess ? s->cb.reprocess(s->ud, req->args[i], msg,
-		    sizeof(msg)) : -ENOSYS;
-		if (rc == 0)
-			queued++;
-		if (msg[0] == '\0')
-			snprintf(msg, sizeof(msg), "%s", rc == 0 ? "queued" :
-			    strerror(-rc));
-		json_open(&res, NULL, '{');
-		json_str(&res, "path", req->args[i]);
-		json_bool(&res, "ok", rc == 0);
-		json_str(&res, "message", msg);
-		json_close(&res, '}');
-		json_printf(&t, "%s: %s\n", req->args[i], msg);
-	}
-	json_close(&res, ']');
-	if (queued < req->nargs)
-		json_printf(&t, "%zu of %zu not queued\n", req->nargs - queued,
-		    req->nargs);
-	json_open(o, NULL, '{');
-	json_bool(o, "ok", queued == req->nargs);
-	json_str(o, "command", "reprocess");
-	json_u64(o, "queued", queued);
-	json_u64(o, "errors", req->nargs - queued);
-	json_key(o, "results");
-	if (res.err)
-		o->err = res.err;
-	json_raw(o, res.buf ? res.buf : "[]", res.buf ? res.len : 2);
-	finish_response(o, &t);
-	json_free(&res);
-	json_free(&t);
-}
-
-static void
-do_retry_failed(struct control_server *s, struct json_buf *o)
-{
-	char msg[512] = "";
-	size_t count = 0;
-	struct json_buf t;
-	int rc;
-
-	rc = s->cb.retry_failed ? s->cb.retry_failed(s->ud, &count, msg,
-	    sizeof(msg)) : -ENOSYS;
-	if (rc < 0) {
-		if (msg[0] == '\0')
-			snprintf(msg, sizeof(msg), "retry-failed: %s",
-			    strerror(-rc));
-		render_error(o, msg);
-		return;
-	}
-	json_init(&t);
-	if (count == 0)
-		out_s(&t, "no failed files to retry\n");
-	else
-		json_printf(&t, "%zu failed file%s queued again\n", count,
-		    count == 1 ? "" : "s");
-	json_open(o, NULL, '{');
-	json_bool(o, "ok", true);
-	json_str(o, "command", "retry-failed");
-	json_u64(o, "queued", count);
-	finish_response(o, &t);
-	json_free(&t);
-}
-
-static void
-conn_request(struct conn *c, const char *line, size_t len)
-{
-	struct control_server *s = c->srv;
-	struct control_request req;
-	struct control_status st;
-	char err[256];
-	struct json_buf o;
-
-	if (control_parse_request(line, len, &req, err, sizeof(err)) < 0) {
-		conn_error(c, err);
-		return;
-	}
-	json_init(&o);
-	switch (req.cmd) {
-	case CONTROL_STATUS:
-		memset(&st, 0, sizeof(st));
-		if (s->cb.status)
-			s->cb.status(s->ud, &st);
-		render_status(&o, &st);
-		break;
-	case CONTROL_REPROCESS:
-		do_reprocess(s, &o, &req);
-		break;
-	case CONTROL_RETRY_FAILED:
-		do_retry_failed(s, &o);
-		break;
-	}
-	control_request_free(&req);
-	conn_answer(c, &o);
-	json_free(&o);
-}
-
-static void
-conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct conn *c = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(c->buf + c->len,
-	    (unsigned int)(sizeof(c->buf) - c->len));
-}
-
-static void
-conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = st->data;
-	char *nl;
-	size_t old = c->len;
-
-	(void)buf;
-	if (c->answered)
-		return;
-	if (nread == UV_EOF) {
-		/* A client that closed its write side without '\n' sent
-		 * its whole line. */
-		if (c->len > 0)
-			conn_request(c, c->buf, c->len);
-		else
-			conn_close(c);
-		return;
-	}
-	if (nread < 0) {
-		conn_close(c);
-		return;
-	}
-	c->len += (size_t)nread;
-	if ((nl = memchr(c->buf + old, '\n', c->len - old)) != NULL) {
-		conn_request(c, c->buf, (size_t)(nl - c->buf));
-		return;
-	}
-	if (c->len >= sizeof(c->buf)) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "request line longer than %d bytes",
-		    CONTROL_LINE_MAX);
-		conn_error(c, msg);
-	}
-}
-
-static void
-conn_timeout(uv_timer_t *t)
-{
-	struct conn *c = t->data;
-	char msg[96];
-
-	snprintf(msg, sizeof(msg), "no complete request line within %d ms",
-	    c->srv->timeout_ms);
-	conn_error(c, msg);
-}
-
-static void
-on_connection(uv_stream_t *server, int status)
-{
-	struct control_server *s = server->data;
-	struct conn *c;
-
-	if (status < 0 || s->stopping)
-		return;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return;	/* the connection waits in the backlog */
-	c->srv = s;
-	uv_pipe_init(s->loop, &c->pipe, 0);
-	uv_timer_init(s->loop, &c->timer);
-	c->pipe.data = c->timer.data = c;
-	c->handles = 2;
-	c->next = s->clients;
-	if (s->clients)
-		s->clients->prev = c;
-	s->clients = c;
-	s->nclients++;
-	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-		conn_close(c);
-		return;
-	}
-	if (s->nclients > CONTROL_MAX_CLIENTS) {
-		conn_error(c, "busy: too many control connections at once");
-		return;
-	}
-	uv_timer_start(&c->timer, conn_timeout, (uint64_t)s->timeout_ms, 0);
-	if (uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_read) < 0)
-		conn_close(c);
-}
-
-static void
-server_pipe_closed(uv_handle_t *h)
-{
-	struct control_server *s = h->data;
-
-	s->pipe_closed = true;
-	server_maybe_free(s);
-}
-
-static int
-fill_sun(struct sockaddr_un *sa, const char *path)
+int
+control_socket_addr(struct sockaddr_un *sa, const char *path)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
@@ -1088,295 +761,9 @@ fill_sun(struct sockaddr_un *sa, const char *path)
 
 /* The socket's folder must be out of other users' reach: there they
  * could replace the socket and answer `status` in the daemon's place. */
-static int
-socket_dir_check(const char *path, enum safedir_rule rule, char *err,
+int
+control_socket_dir_check(const char *path, enum safedir_rule rule, char *err,
     size_t errlen)
 {
 	return safedir_check_parent("RUNTIME_DIR", path, rule, err, errlen);
-}
-
-/* What sits at path: 0 nothing (or a stale socket, now removed),
- * -EADDRINUSE a live server, -EEXIST something else, or -errno. */
-static int
-clear_stale(const char *path)
-{
-	struct sockaddr_un sa;
-	struct stat sb;
-	int fd, rc;
-
-	if (lstat(path, &sb) == -1)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(sb.st_mode))
-		return -EEXIST;
-	/* Another user's socket is neither probed nor removed: it is not a
-	 * stale one of ours. */
-	if (!safedir_owner_ok(sb.st_uid))
-		return -EPERM;
-	if ((rc = fill_sun(&sa, path)) < 0)
-		return rc;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -errno;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (rc == 0) {
-		close(fd);
-		return -EADDRINUSE;
-	}
-	rc = errno;
-	close(fd);
-	/* Refused: nobody accepts on it any more (a daemon killed with -9). */
-	if (rc == ECONNREFUSED && unlink(path) == -1 && errno != ENOENT)
-		return -errno;
-	return rc == ECONNREFUSED ? 0 : -rc;
-}
-
-int
-control_start(struct control_server **sp, uv_loop_t *loop, const char *path,
-    const struct control_callbacks *cb, void *ud, char *err, size_t errlen)
-{
-	struct control_server *s;
-	struct sockaddr_un sa;
-	struct stat sb;
-	mode_t old;
-	int rc;
-
-	*sp = NULL;
-	/* libuv 1.44 truncates a long name silently: check it here. */
-	if (fill_sun(&sa, path) < 0) {
-		snprintf(err, errlen, "control socket path %s is too long for "
-		    "a Unix socket (%zu bytes at most): use a shorter "
-		    "RUNTIME_DIR", path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	if ((rc = fs_mkdir_parents(path, 0700)) < 0) {
-		snprintf(err, errlen, "cannot create the runtime folder of %s: "
-		    "%s", path, strerror(-rc));
-		return rc;
-	}
-	if ((rc = socket_dir_check(path, SAFEDIR_PRIVATE, err, errlen)) < 0)
-		return rc;
-	if ((rc = clear_stale(path)) < 0) {
-		if (rc == -EADDRINUSE)
-			snprintf(err, errlen, "control socket %s is served by "
-			    "another running thumbwatch: give each daemon its "
-			    "own RUNTIME_DIR", path);
-		else if (rc == -EEXIST)
-			snprintf(err, errlen, "%s exists and is not a socket; "
-			    "not replacing it", path);
-		else if (rc == -EPERM)
-			snprintf(err, errlen, "control socket %s belongs to "
-			    "another user; not replacing it", path);
-		else
-			snprintf(err, errlen, "control socket %s: %s", path,
-			    strerror(-rc));
-		return rc;
-	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	s->loop = loop;
-	s->cb = *cb;
-	s->ud = ud;
-	s->timeout_ms = CONTROL_TIMEOUT_MS;
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	uv_pipe_init(loop, &s->pipe, 0);
-	s->pipe.data = s;
-	/* The socket is born 0600: no moment where another user could
-	 * connect.  The supervisor creates no files from other threads. */
-	old = umask(0177);
-	rc = uv_pipe_bind(&s->pipe, path);
-	umask(old);
-	if (rc == 0 && (chmod(path, 0600) == -1 || stat(path, &sb) == -1))
-		rc = -errno;
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&s->pipe, 64, on_connection);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot listen on control socket %s: %s",
-		    path, uv_strerror(rc));
-		unlink(path);
-		/* The handle is freed by the close callback. */
-		s->stopping = true;
-		uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
-		return rc;
-	}
-	s->dev = sb.st_dev;
-	s->ino = sb.st_ino;
-	*sp = s;
-	return 0;
-}
-
-void
-control_set_timeout(struct control_server *s, int timeout_ms)
-{
-	s->timeout_ms = timeout_ms > 0 ? timeout_ms : CONTROL_TIMEOUT_MS;
-}
-
-size_t
-control_clients(const struct control_server *s)
-{
-	return s->nclients;
-}
-
-void
-control_stop(struct control_server *s)
-{
-	struct conn *c, *next;
-	struct stat sb;
-
-	if (s == NULL || s->stopping)
-		return;
-	s->stopping = true;
-	if (stat(s->path, &sb) == 0 && sb.st_dev == s->dev &&
-	    sb.st_ino == s->ino)
-		unlink(s->path);
-	for (c = s->clients; c; c = next) {
-		next = c->next;
-		conn_close(c);
-	}
-	uv_close((uv_handle_t *)&s->pipe, server_pipe_closed);
-}
-
-/* ---- client ------------------------------------------------------------ */
-
-static int
-send_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Reads up to the first '\n' (or EOF).  0, -ETIMEDOUT, -E2BIG, -errno. */
-static int
-read_line(int fd, struct json_buf *o)
-{
-	int64_t deadline = time_mono_ms() + CLIENT_TIMEOUT_MS, left;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[8192];
-	ssize_t n;
-
-	for (;;) {
-		if ((left = deadline - time_mono_ms()) <= 0)
-			return -ETIMEDOUT;
-		n = poll(&pfd, 1, (int)left);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -errno;
-		if (n == 0)
-			return -ETIMEDOUT;
-		n = read(fd, buf, sizeof(buf));
-		if (n == -1 && errno == EINTR)
-			continue;
-		/* The server closes right after its answer; a reset after a
-		 * complete line is still an answer. */
-		if (n == -1)
-			return o->len > 0 && errno == ECONNRESET ? 0 : -errno;
-		if (n == 0)
-			return 0;
-		json_raw(o, buf, (size_t)n);
-		if (o->err)
-			return o->err;
-		if (memchr(buf, '\n', (size_t)n) != NULL)
-			return 0;
-		if (o->len > RESPONSE_MAX)
-			return -E2BIG;
-	}
-}
-
-int
-control_client(const char *sock_path, const char *request, FILE *out,
-    bool json)
-{
-	struct sockaddr_un sa;
-	struct json_buf resp;
-	char *text = NULL, *error = NULL, *nl, err[1024];
-	size_t rlen = strlen(request), len;
-	bool ok;
-	int fd, rc, status;
-
-	if (fill_sun(&sa, sock_path) < 0) {
-		fprintf(stderr, "thumbwatch: control socket path %s is too "
-		    "long for a Unix socket\n", sock_path);
-		return EX_UNAVAILABLE;
-	}
-	/* A missing folder is "no daemon", said below; an unsafe one may
-	 * hold another user's socket, which must not get our request. */
-	if ((rc = socket_dir_check(sock_path, SAFEDIR_CLIENT, err,
-	    sizeof(err))) == -EPERM) {
-		fprintf(stderr, "thumbwatch: %s\n", err);
-		return EX_NOPERM;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		fprintf(stderr, "thumbwatch: socket: %s\n", strerror(errno));
-		return EX_OSERR;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		rc = errno;
-		close(fd);
-		if (rc == EACCES || rc == EPERM) {
-			fprintf(stderr, "thumbwatch: %s: permission denied: "
-			    "the control socket is for the daemon's user only; "
-			    "run this as that user (or root)\n", sock_path);
-			return EX_NOPERM;
-		}
-		fprintf(stderr, "thumbwatch: no daemon is listening on %s "
-		    "(%s); is `thumbwatch run` running with this "
-		    "RUNTIME_DIR?\n", sock_path, strerror(rc));
-		return EX_UNAVAILABLE;
-	}
-	if ((rc = send_all(fd, request, rlen)) == 0 &&
-	    (rlen == 0 || request[rlen - 1] != '\n'))
-		rc = send_all(fd, "\n", 1);
-	json_init(&resp);
-	/* A send error (the daemon closed early) may still leave its
-	 * answer (e.g. "line too long") to read. */
-	if ((status = read_line(fd, &resp)) < 0 || resp.len == 0) {
-		close(fd);
-		if (status == -ETIMEDOUT) {
-			fprintf(stderr, "thumbwatch: the daemon on %s did not "
-			    "answer within %d s\n", sock_path,
-			    CLIENT_TIMEOUT_MS / 1000);
-			json_free(&resp);
-			return EX_TEMPFAIL;
-		}
-		fprintf(stderr, "thumbwatch: no answer from the daemon on %s "
-		    "(%s)\n", sock_path, strerror(status < 0 ? -status :
-		    rc < 0 ? -rc : EPIPE));
-		json_free(&resp);
-		return EX_PROTOCOL;
-	}
-	close(fd);
-	len = (nl = memchr(resp.buf, '\n', resp.len)) ?
-	    (size_t)(nl - resp.buf) : resp.len;
-	if (control_parse_response(resp.buf, len, &ok, &text, &error) < 0) {
-		fprintf(stderr, "thumbwatch: the daemon on %s sent something "
-		    "that is not a response: %.200s\n", sock_path, resp.buf);
-		json_free(&resp);
-		return EX_PROTOCOL;
-	}
-	if (json) {
-		fwrite(resp.buf, 1, len, out);
-		fputc('\n', out);
-	} else if (!ok && error != NULL) {
-		fprintf(stderr, "thumbwatch: %s\n", error);
-	} else if (text != NULL) {
-		fputs(text, out);
-		if (text[0] && text[strlen(text) - 1] != '\n')
-			fputc('\n', out);
-	}
-	fflush(out);
-	free(text);
-	free(error);
-	json_free(&resp);
-	return ok ? 0 : 1;
 }
