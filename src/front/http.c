@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "http_int.h"
-#include "http_index.h"
 #include "httputil.h"
 #include "json.h"
 
@@ -213,7 +212,6 @@ sweep_cb(uv_timer_t *t)
 	const struct config *cfg = h->cfg;
 	uint64_t now = uv_now(h->loop), base, limit, got, shed;
 	struct conn *k;
-	struct sse *s;
 	bool any = false;
 
 	if (h->stopping)
@@ -237,32 +235,8 @@ sweep_cb(uv_timer_t *t)
 			any = true;
 		}
 	}
-	for (s = h->sse; s; s = s->next) {
-		if (s->closed)
-			continue;
-		if (s->off < s->buf.len) {
-			if (now - s->drained_ms > base) {
-				sse_drop(s);
-				any = true;
-			}
-			continue;
-		}
-		if (now - s->wrote_ms < SSE_KEEPALIVE_MS)
-			continue;
-		/* Also finds readers that went away without a FIN. */
-		strbuf_printf(&s->buf, ": keep-alive\n\n");
-		s->wrote_ms = s->drained_ms = now;
-		if (s->suspended) {
-			s->suspended = false;
-			sse_resume(s);
-		}
+	if (sse_sweep(h, now))
 		any = true;
-	}
-	for (s = h->sse; s && s->closed; s = s->next)
-		;
-	if (s != NULL && (now - h->status_ms >= STATUS_EVERY_MS ||
-	    (h->status_dirty && now - h->status_ms >= STATUS_MIN_MS)))
-		status_publish(h);
 	if (any)
 		kick(h);
 	if (h->nconns < h->max_conns)
@@ -408,8 +382,7 @@ get_route(struct http_server *h, struct MHD_Connection *c, const char *url)
 	if (!authorised(h, c, url))
 		return send_error(c, 401, "missing or wrong bearer token");
 	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
-		return send_buf(c, 200, "text/html; charset=utf-8",
-		    (const char *)http_index_html, http_index_html_len);
+		return get_page(c);
 	if (strcmp(url, "/favicon.ico") == 0)
 		return get_favicon(c);
 	if (strcmp(url, "/healthz") == 0)
@@ -695,14 +668,10 @@ closed_cb(uv_handle_t *hd)
 	struct http_server *h = hd->data;
 	void (*done)(void *) = h->done;
 	void *done_ud = h->done_ud;
-	int i;
 
 	if (--h->open_handles > 0)
 		return;
-	for (i = 0; i < JOBS_MAX; i++) {
-		free(h->jobs[i].rel);
-		free(h->jobs[i].reason);
-	}
+	jobs_free(h);
 	free(h);
 	if (done)
 		done(done_ud);
@@ -711,8 +680,6 @@ closed_cb(uv_handle_t *hd)
 void
 http_stop(struct http_server *h, void (*done)(void *ud), void *ud)
 {
-	struct sse *s;
-
 	if (h == NULL) {
 		if (done)
 			done(ud);
@@ -724,13 +691,7 @@ http_stop(struct http_server *h, void (*done)(void *ud), void *ud)
 	h->done_ud = ud;
 	/* Suspended streams end at the next read; the daemon's stop closes
 	 * every connection (and the request callbacks unlink temps). */
-	for (s = h->sse; s; s = s->next) {
-		s->closed = true;
-		if (s->suspended) {
-			s->suspended = false;
-			sse_resume(s);
-		}
-	}
+	sse_close_all(h);
 	MHD_run(h->mhd);
 	h->stopping = true;
 	uv_poll_stop(&h->poll);

@@ -3,8 +3,8 @@
  * log records the daemon publishes (http_publish) and "status" events
  * (the figures of GET /status when they change).  A reader waits
  * suspended when there is nothing to say; one that falls behind is
- * dropped (SSE_MAX_BUF).  The sweep in http.c sends keep-alives and
- * drops readers that stopped reading.
+ * dropped (SSE_MAX_BUF); http.c's sweep calls sse_sweep, which sends
+ * keep-alives and drops readers that stopped reading.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,41 @@
 
 #include "http_int.h"
 #include "httputil.h"
+
+/* What a reader may fall behind by before it is dropped: a live page
+ * drains each event as it comes, and this bounds what a reader that
+ * never reads costs (with the block, the pool and its socket buffer). */
+#define SSE_MAX_BUF	(64 * 1024)
+#define SSE_BLOCK	4096		/* bytes handed to MHD per read */
+#define SSE_SNDBUF	16384		/* kernel send buffer of a stream */
+#define SSE_KEEPALIVE_MS 15000
+/* The page's live panel reads "status" events on /events (the figures of
+ * GET /status), rather than polling /status every 2 s and counting on
+ * the client: the daemon's counts also hold files that never came
+ * through this page (dropped into INPUT_DIR, another browser), one
+ * stream gives the page everything it shows, and a reader that
+ * reconnects gets a fresh snapshot with its greeting instead of racing a
+ * separate fetch.  Cost: while a reader is connected, one stats call per
+ * sweep that is due and one ~200-byte record per change, at most every
+ * STATUS_MIN_MS after an upload or an outcome, else looked at every
+ * STATUS_EVERY_MS (a file dropped into INPUT_DIR moves the queue without
+ * passing here); nothing when nothing changed or no one reads.  A reader
+ * that stops reading is dropped as for any event (SSE_MAX_BUF). */
+#define STATUS_MIN_MS	250
+#define STATUS_EVERY_MS	2000
+
+struct sse {
+	struct sse *next;
+	struct http_server *h;
+	struct MHD_Connection *conn;
+	int fd;
+	struct strbuf buf;
+	size_t off;
+	uint64_t drained_ms;		/* last time the reader took bytes */
+	uint64_t wrote_ms;		/* last time it was given bytes */
+	bool suspended;
+	bool closed;
+};
 
 static ssize_t
 sse_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -48,7 +83,7 @@ sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return 0;
 }
 
-void
+static void
 sse_resume(struct sse *s)
 {
 	MHD_resume_connection(s->conn);
@@ -58,7 +93,7 @@ sse_resume(struct sse *s)
 
 /* A reader that fell behind: its buffer goes now, its socket is shut so
  * MHD closes it at once rather than when the client reads again. */
-void
+static void
 sse_drop(struct sse *s)
 {
 	if (s->closed)
@@ -174,7 +209,7 @@ http_publish(struct http_server *h, const char *event, const char *json,
 
 /* A "status" event to every reader, when the figures changed since the
  * last one (see STATUS_MIN_MS). */
-void
+static void
 status_publish(struct http_server *h)
 {
 	char line[STATUS_LEN];
@@ -191,4 +226,59 @@ status_publish(struct http_server *h)
 	h->status_len = (size_t)n;
 	http_publish(h, "status", line, (size_t)n);
 	h->status_dirty = false;
+}
+
+/* From http.c's sweep, every SWEEP_MS: readers that stopped draining
+ * are dropped, quiet ones get a keep-alive, and a "status" event goes
+ * out when one is due.  Whether MHD has something to do (kick). */
+bool
+sse_sweep(struct http_server *h, uint64_t now)
+{
+	uint64_t base = (uint64_t)h->cfg->http_request_timeout_s * 1000;
+	struct sse *s;
+	bool any = false;
+
+	for (s = h->sse; s; s = s->next) {
+		if (s->closed)
+			continue;
+		if (s->off < s->buf.len) {
+			if (now - s->drained_ms > base) {
+				sse_drop(s);
+				any = true;
+			}
+			continue;
+		}
+		if (now - s->wrote_ms < SSE_KEEPALIVE_MS)
+			continue;
+		/* Also finds readers that went away without a FIN. */
+		strbuf_printf(&s->buf, ": keep-alive\n\n");
+		s->wrote_ms = s->drained_ms = now;
+		if (s->suspended) {
+			s->suspended = false;
+			sse_resume(s);
+		}
+		any = true;
+	}
+	for (s = h->sse; s && s->closed; s = s->next)
+		;
+	if (s != NULL && (now - h->status_ms >= STATUS_EVERY_MS ||
+	    (h->status_dirty && now - h->status_ms >= STATUS_MIN_MS)))
+		status_publish(h);
+	return any;
+}
+
+/* From http_stop, before MHD's last run: every stream ends at its next
+ * read. */
+void
+sse_close_all(struct http_server *h)
+{
+	struct sse *s;
+
+	for (s = h->sse; s; s = s->next) {
+		s->closed = true;
+		if (s->suspended) {
+			s->suspended = false;
+			sse_resume(s);
+		}
+	}
 }

@@ -10,7 +10,7 @@
  *   http_events.c      GET /events: server-sent events
  *   http_status.c      GET /status, /healthz, /metrics
  *   http_thumbnails.c  GET /thumbnails/..., and their URLs in answers
- *   http_page.c        the browser's own requests: /favicon.ico
+ *   http_page.c        the page (GET /) and its /favicon.ico
  */
 #ifndef THUMBWATCH_HTTP_INT_H
 #define THUMBWATCH_HTTP_INT_H
@@ -31,27 +31,6 @@
 
 #define JOBS_MAX	10000
 #define FILES_MAX	64	/* files in one multipart request */
-/* What a reader may fall behind by before it is dropped: a live page
- * drains each event as it comes, and this bounds what a reader that
- * never reads costs (with the block, the pool and its socket buffer). */
-#define SSE_MAX_BUF	(64 * 1024)
-#define SSE_BLOCK	4096		/* bytes handed to MHD per read */
-#define SSE_SNDBUF	16384		/* kernel send buffer of a stream */
-#define SSE_KEEPALIVE_MS 15000
-/* The page's live panel reads "status" events on /events (the figures of
- * GET /status), rather than polling /status every 2 s and counting on
- * the client: the daemon's counts also hold files that never came
- * through this page (dropped into INPUT_DIR, another browser), one
- * stream gives the page everything it shows, and a reader that
- * reconnects gets a fresh snapshot with its greeting instead of racing a
- * separate fetch.  Cost: while a reader is connected, one stats call per
- * sweep that is due and one ~200-byte record per change, at most every
- * STATUS_MIN_MS after an upload or an outcome, else looked at every
- * STATUS_EVERY_MS (a file dropped into INPUT_DIR moves the queue without
- * passing here); nothing when nothing changed or no one reads.  A reader
- * that stops reading is dropped as for any event (SSE_MAX_BUF). */
-#define STATUS_MIN_MS	250
-#define STATUS_EVERY_MS	2000
 #define STATUS_LEN	384
 
 enum job_state { J_QUEUED, J_PROCESSING, J_DONE, J_FAILED, J_SKIPPED };
@@ -64,18 +43,7 @@ struct job {
 	int64_t ms;
 };
 
-struct sse {
-	struct sse *next;
-	struct http_server *h;
-	struct MHD_Connection *conn;
-	int fd;
-	struct strbuf buf;
-	size_t off;
-	uint64_t drained_ms;		/* last time the reader took bytes */
-	uint64_t wrote_ms;		/* last time it was given bytes */
-	bool suspended;
-	bool closed;
-};
+struct sse;
 
 struct req;
 
@@ -182,15 +150,15 @@ enum MHD_Result upload_body(struct http_server *h, struct req *r,
 enum MHD_Result upload_finish(struct req *r, struct MHD_Connection *c);
 
 /* http_jobs.c */
+void jobs_free(struct http_server *h);
 uint64_t job_new(struct http_server *h, const char *rel);
 enum MHD_Result get_job(struct http_server *h, struct MHD_Connection *c,
     const char *sid);
 enum MHD_Result get_jobs(struct http_server *h, struct MHD_Connection *c);
 
 /* http_events.c */
-void sse_resume(struct sse *s);
-void sse_drop(struct sse *s);
-void status_publish(struct http_server *h);
+bool sse_sweep(struct http_server *h, uint64_t now);
+void sse_close_all(struct http_server *h);
 enum MHD_Result get_events(struct http_server *h, struct MHD_Connection *c);
 
 /* http_status.c */
@@ -206,6 +174,7 @@ enum MHD_Result get_thumbnail(struct http_server *h,
     struct MHD_Connection *c, const char *rel);
 
 /* http_page.c */
+enum MHD_Result get_page(struct MHD_Connection *c);
 enum MHD_Result get_favicon(struct MHD_Connection *c);
 
 #endif

@@ -103,12 +103,41 @@ http_job_skipped(struct http_server *h, const char *rel, const char *reason)
 	job_set(h, rel, J_SKIPPED, reason, 0);
 }
 
+/* Frees the table with the server (closed_cb, in http.c). */
+void
+jobs_free(struct http_server *h)
+{
+	int i;
+
+	for (i = 0; i < JOBS_MAX; i++) {
+		free(h->jobs[i].rel);
+		free(h->jobs[i].reason);
+	}
+}
+
+/* A job's fields, as GET /jobs/ID and each entry of GET /jobs give
+ * them. */
+static void
+job_json(struct json_buf *b, const struct job *j)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%" PRIu64, j->id);
+	json_str(b, "id", num);
+	json_str(b, "name", j->rel);
+	json_str(b, "status", state_names[j->state]);
+	if (j->reason)
+		json_str(b, "reason", j->reason);
+	if (j->state == J_DONE)
+		json_int(b, "ms", j->ms);
+}
+
 enum MHD_Result
 get_job(struct http_server *h, struct MHD_Connection *c, const char *sid)
 {
 	struct json_buf b;
 	struct job *j;
-	char *end, num[24];
+	char *end;
 	uint64_t id;
 
 	errno = 0;
@@ -117,14 +146,7 @@ get_job(struct http_server *h, struct MHD_Connection *c, const char *sid)
 		return send_error(c, 404, "no such job");
 	json_init(&b);
 	json_begin(&b);
-	snprintf(num, sizeof(num), "%" PRIu64, j->id);
-	json_str(&b, "id", num);
-	json_str(&b, "name", j->rel);
-	json_str(&b, "status", state_names[j->state]);
-	if (j->reason)
-		json_str(&b, "reason", j->reason);
-	if (j->state == J_DONE)
-		json_int(&b, "ms", j->ms);
+	job_json(&b, j);
 	add_urls(h, &b, j->rel, j->state == J_DONE);
 	json_end(&b);
 	json_raw(&b, "\n", 1);
@@ -181,14 +203,7 @@ get_jobs(struct http_server *h, struct MHD_Connection *c)
 			break;
 		n++;
 		json_open(&b, NULL, '{');
-		snprintf(num, sizeof(num), "%" PRIu64, j->id);
-		json_str(&b, "id", num);
-		json_str(&b, "name", j->rel);
-		json_str(&b, "status", state_names[j->state]);
-		if (j->reason)
-			json_str(&b, "reason", j->reason);
-		if (j->state == J_DONE)
-			json_int(&b, "ms", j->ms);
+		job_json(&b, j);
 		json_close(&b, '}');
 	}
 	json_close(&b, ']');

@@ -1,7 +1,17 @@
 /*
- * http_page: what a browser asks for on its own: /favicon.ico.
+ * http_page: the page (GET /, compiled in from http_index.html: no file
+ * to install, no CDN) and the icon its browser asks for.
  */
 #include "http_int.h"
+#include "http_index.h"
+
+/* Static HTML holding no data, open without the token (see route_of). */
+enum MHD_Result
+get_page(struct MHD_Connection *c)
+{
+	return send_buf(c, 200, "text/html; charset=utf-8",
+	    (const char *)http_index_html, http_index_html_len);
+}
 
 /* The browser asks for it on its own, without the token: a tiny icon
  * (an SVG, which browsers take at this name) rather than a 404 or 401
