@@ -39,7 +39,7 @@ $(BUILD)/gen/http_index.h: src/front/http_index.html | $(BUILD)/gen
 	    echo 'static const size_t http_index_html_len ='; \
 	    echo '    sizeof(http_index_html);'; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/front/http.o: $(BUILD)/gen/http_index.h
+$(BUILD)/obj/front/http_page.o: $(BUILD)/gen/http_index.h
 
 $(LIB): $(OBJ)
 	rm -f $@ && ar rcs $@ $^
