@@ -12,9 +12,8 @@
 #include "cluster.h"
 #include "config.h"
 
-__attribute__((format(printf, 3, 4)))
-static int
-bad(char *why, size_t whylen, const char *fmt, ...)
+int
+cluster_bad(char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -62,11 +61,11 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	memset(u, 0, sizeof(*u));
 	u->port = CLUSTER_DEFAULT_PORT;
 	if (strncmp(s, "rediss://", 9) == 0)
-		return bad(why, whylen, "uses rediss:// (TLS), which is not "
+		return cluster_bad(why, whylen, "uses rediss:// (TLS), which is not "
 		    "supported; use redis:// on a trusted network or a "
 		    "TLS tunnel");
 	if (strncmp(s, "redis://", 8) != 0)
-		return bad(why, whylen, "is neither 'local' nor a "
+		return cluster_bad(why, whylen, "is neither 'local' nor a "
 		    "redis://host[:port][/db] URL");
 	p = s + 8;
 	slash = strchr(p, '/');
@@ -81,11 +80,11 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 		 * used, the password alone is sent to AUTH. */
 		colon = memchr(p, ':', (size_t)(at - p));
 		if (colon == NULL)
-			return bad(why, whylen, "has user info without a "
+			return cluster_bad(why, whylen, "has user info without a "
 			    "password (use redis://:password@host)");
 		len = (size_t)(at - colon - 1);
 		if (len >= sizeof(u->password))
-			return bad(why, whylen, "has a password longer than "
+			return cluster_bad(why, whylen, "has a password longer than "
 			    "%zu characters", sizeof(u->password) - 1);
 		memcpy(u->password, colon + 1, len);
 		u->password[len] = '\0';
@@ -93,17 +92,17 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	}
 	if (*p == '[') {
 		if ((hostend = strchr(p, ']')) == NULL)
-			return bad(why, whylen, "has an IPv6 address without "
+			return cluster_bad(why, whylen, "has an IPv6 address without "
 			    "its closing ']'");
 		len = (size_t)(hostend - p - 1);
 		if (len == 0 || len >= sizeof(u->host))
-			return bad(why, whylen, "has no usable host");
+			return cluster_bad(why, whylen, "has no usable host");
 		memcpy(u->host, p + 1, len);
 		p = hostend + 1;
 	} else {
 		len = strcspn(p, ":/");
 		if (len == 0 || len >= sizeof(u->host))
-			return bad(why, whylen, "has no host (redis://host"
+			return cluster_bad(why, whylen, "has no host (redis://host"
 			    "[:port][/db])");
 		memcpy(u->host, p, len);
 		p += len;
@@ -113,13 +112,13 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	 * path (the IPv6 form also takes ':' and a %zone). */
 	if (strspn(u->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789.-_:%") != len)
-		return bad(why, whylen, "has a host that is not a name or an "
+		return cluster_bad(why, whylen, "has a host that is not a name or an "
 		    "address");
 	if (*p == ':') {
 		p++;
 		len = strcspn(p, "/");
 		if (cluster_number(p, len, 1, 65535, &n) < 0)
-			return bad(why, whylen, "has a bad port (1..65535)");
+			return cluster_bad(why, whylen, "has a bad port (1..65535)");
 		u->port = (int)n;
 		p += len;
 	}
@@ -127,14 +126,14 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 		p++;
 		if (*p != '\0') {
 			if (cluster_number(p, strlen(p), 0, 1000000, &n) < 0)
-				return bad(why, whylen, "has a bad database "
+				return cluster_bad(why, whylen, "has a bad database "
 				    "number (a whole number, e.g. /0)");
 			u->db = (int)n;
 			p += strlen(p);
 		}
 	}
 	if (*p != '\0')
-		return bad(why, whylen, "has something after the host that is "
+		return cluster_bad(why, whylen, "has something after the host that is "
 		    "not :port or /db");
 	return 0;
 }

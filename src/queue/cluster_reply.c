@@ -3,25 +3,10 @@
  * No I/O: hiredis is used only for its reply structs.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cluster_reply.h"
-
-__attribute__((format(printf, 3, 4)))
-static int
-bad(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why != NULL && whylen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static bool
 is_str(const redisReply *r)
@@ -73,7 +58,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		return -ENOENT;
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 	    !copy_str(e->element[0], job->id, sizeof(job->id))) {
-		bad(why, whylen, "not a stream entry");
+		cluster_bad(why, whylen, "not a stream entry");
 		return -EBADMSG;
 	}
 	f = e->element[1];
@@ -81,7 +66,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 	if (f == NULL || f->type == REDIS_REPLY_NIL)
 		return -ENOENT;
 	if (f->type != REDIS_REPLY_ARRAY || f->elements % 2 != 0) {
-		bad(why, whylen, "entry %s: fields are not name/value pairs",
+		cluster_bad(why, whylen, "entry %s: fields are not name/value pairs",
 		    job->id);
 		return -EBADMSG;
 	}
@@ -91,7 +76,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		if (field_is(k, "path")) {
 			if (!copy_str(v, job->path, sizeof(job->path)) ||
 			    !cluster_path_ok(job->path)) {
-				bad(why, whylen, "entry %s: path is not a "
+				cluster_bad(why, whylen, "entry %s: path is not a "
 				    "relative path inside the input folder",
 				    job->id);
 				return -EBADMSG;
@@ -100,20 +85,20 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		} else if (field_is(k, "size")) {
 			if (!(have_size = field_int(v, 0, INT64_MAX,
 			    &job->size))) {
-				bad(why, whylen, "entry %s: bad size",
+				cluster_bad(why, whylen, "entry %s: bad size",
 				    job->id);
 				return -EBADMSG;
 			}
 		} else if (field_is(k, "mtime_ns")) {
 			if (!(have_mtime = field_int(v, 0, INT64_MAX,
 			    &job->mtime_ns))) {
-				bad(why, whylen, "entry %s: bad mtime_ns",
+				cluster_bad(why, whylen, "entry %s: bad mtime_ns",
 				    job->id);
 				return -EBADMSG;
 			}
 		} else if (field_is(k, "fp")) {
 			if (!copy_str(v, job->fp, sizeof(job->fp))) {
-				bad(why, whylen, "entry %s: bad fp", job->id);
+				cluster_bad(why, whylen, "entry %s: bad fp", job->id);
 				return -EBADMSG;
 			}
 		} else if (field_is(k, "force")) {
@@ -125,7 +110,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		/* Unknown fields are for later versions. */
 	}
 	if (!have_path || !have_size || !have_mtime) {
-		bad(why, whylen, "entry %s: missing %s", job->id,
+		cluster_bad(why, whylen, "entry %s: missing %s", job->id,
 		    !have_path ? "path" : !have_size ? "size" : "mtime_ns");
 		return -EBADMSG;
 	}
@@ -144,7 +129,7 @@ cluster_xreadgroup_entries(const redisReply *r, char *why, size_t whylen)
 	    (s = r->element[0])->type != REDIS_REPLY_ARRAY ||
 	    s->elements != 2 || !is_str(s->element[0]) ||
 	    s->element[1]->type != REDIS_REPLY_ARRAY) {
-		bad(why, whylen, "XREADGROUP answered in an unknown shape");
+		cluster_bad(why, whylen, "XREADGROUP answered in an unknown shape");
 		return NULL;
 	}
 	return s->element[1];
@@ -157,7 +142,7 @@ cluster_xautoclaim_entries(const redisReply *r, char *next, size_t nextcap,
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
 	    !is_str(r->element[0]) ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		bad(why, whylen, "XAUTOCLAIM answered in an unknown shape");
+		cluster_bad(why, whylen, "XAUTOCLAIM answered in an unknown shape");
 		return NULL;
 	}
 	if (next != NULL && !copy_str(r->element[0], next, nextcap))
@@ -174,7 +159,7 @@ cluster_read_pending(const redisReply *r, struct cluster_pending *rows,
 	size_t i;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		bad(why, whylen, "XPENDING answered in an unknown shape");
+		cluster_bad(why, whylen, "XPENDING answered in an unknown shape");
 		return -EBADMSG;
 	}
 	for (i = 0; i < r->elements && n < max; i++) {
@@ -185,7 +170,7 @@ cluster_read_pending(const redisReply *r, struct cluster_pending *rows,
 		    sizeof(rows[n].consumer)) ||
 		    e->element[2]->type != REDIS_REPLY_INTEGER ||
 		    e->element[3]->type != REDIS_REPLY_INTEGER) {
-			bad(why, whylen, "XPENDING row %zu is not [id, "
+			cluster_bad(why, whylen, "XPENDING row %zu is not [id, "
 			    "consumer, idle, deliveries]", i);
 			return -EBADMSG;
 		}
