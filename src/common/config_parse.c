@@ -141,9 +141,6 @@ static int parse_bool(const char *v, bool *out, char *why, size_t whylen)
 	    "is not a boolean (true/false, yes/no, on/off, 1/0)");
 }
 
-/* Items are trimmed, lower-cased and lose leading dots, so ".JPG, png"
- * means what its writer meant; anything else odd is refused rather than
- * guessed at, because a wrong list silently ignores files. */
 /* The HTTP routes HTTP_PUBLIC may open; /upload never is, and /healthz
  * always is (a load balancer's probe carries no token). */
 static const char *const http_routes[] = { "thumbnails", "events", "jobs",
@@ -184,6 +181,9 @@ static int parse_routes(const char *v, char *out, size_t cap, char *why,
 	}
 }
 
+/* Items are trimmed, lower-cased and lose leading dots, so ".JPG, png"
+ * means what its writer meant; anything else odd is refused rather than
+ * guessed at, because a wrong list silently ignores files. */
 static int parse_extlist(const char *v, char *out, size_t cap, char *why,
     size_t whylen)
 {
