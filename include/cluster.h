@@ -33,8 +33,8 @@
 #include <stdint.h>
 
 /* Only the fingerprint reads the configuration: a declaration is enough,
- * and config.c (which parses QUEUE with this module) can include this
- * header without a cycle. */
+ * and config_parse.c (which parses QUEUE with this module) can include
+ * this header without a cycle. */
 struct config;
 
 #define CLUSTER_ID_MAX		48	/* "1700000000000-123" and room */
