@@ -692,6 +692,8 @@ test_fsevent(void **state)
 	path_in(p, sizeof(p), "d/x.jpg");
 	assert_int_equal(unlink(p), 0);
 	EXPECT(count(K_DELETE, "d/x.jpg") == 1);
+	/* Not checked: libuv names the removed folder's own watch by its
+	 * base name, so "d/d" also comes as a delete (of nothing). */
 	path_in(p, sizeof(p), "d");
 	assert_int_equal(rmdir(p), 0);
 	EXPECT(count(K_DELETE, "d") == 1);
