@@ -48,8 +48,11 @@ $(BIN): $(BUILD)/obj/cli/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # A unit test may reach a folder's private header, as libuv's tests do.
+# test_pool spawns the real binary as its workers: THUMBWATCH_TEST_BIN
+# names the one built beside it (THUMBWATCH_BIN overrides it at run time).
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB) | $(BUILD)/tests
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/unit $(patsubst %,-I%,$(wildcard src/*)) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/unit $(patsubst %,-I%,$(wildcard src/*)) \
+	    -DTHUMBWATCH_TEST_BIN='"$(abspath $(BIN))"' -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/gen:
 	mkdir -p $@
@@ -69,7 +72,7 @@ run: deps-run
 check-config: deps-run all
 	./$(BIN) check-config
 
-unit: $(UNIT_BIN)
+unit: $(BIN) $(UNIT_BIN)
 
 # The pure headers and src/common compile without libuv, libvips, glib,
 # hiredis or libmicrohttpd (part of `make test`).

@@ -24,6 +24,7 @@
 #include "pathmap.h"
 #include "timeutil.h"
 #include "watcher.h"
+#include "watchtab.h"
 
 #define INOTIFY_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
     IN_CREATE | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
@@ -32,9 +33,11 @@
 #define ROOT_RETRY_MS 2000
 #define WALK_RETRY_MS 1000
 
+/* A watched folder.  Its path ("" for the input dir itself) and inotify
+ * descriptor (-1 for none) are in e, which is first: the table's entries
+ * are these. */
 struct wdir {
-	char *rel;		/* "" for the input dir itself */
-	int wd;			/* inotify watch descriptor, or -1 */
+	struct watchtab_entry e;
 	uv_fs_event_t *fse;	/* fs_event back-end handle, or NULL */
 	struct watcher *w;
 };
@@ -61,8 +64,10 @@ struct watcher {
 	char excl_out[PATH_MAX];	/* output dir relative to root, or "" */
 	char excl_done[PATH_MAX];
 
-	struct wdir **dirs;
-	size_t ndirs, capdirs;
+	/* Found by descriptor for every inotify event and by path for
+	 * every folder a walk meets: a scan of them all made a wide tree's
+	 * walk quadratic. */
+	struct watchtab dirs;
 
 	int ifd;			/* inotify descriptor */
 	uv_poll_t poll;
@@ -115,24 +120,16 @@ abs_path(const struct watcher *w, const char *rel, char *out, size_t cap)
 static struct wdir *
 find_dir_rel(const struct watcher *w, const char *rel)
 {
-	size_t i;
-
-	for (i = 0; i < w->ndirs; i++)
-		if (w->dirs[i] && strcmp(w->dirs[i]->rel, rel) == 0)
-			return w->dirs[i];
-	return NULL;
+	return (struct wdir *)watchtab_find_path(&w->dirs, rel);
 }
 
+#ifdef __linux__
 static struct wdir *
 find_dir_wd(const struct watcher *w, int wd)
 {
-	size_t i;
-
-	for (i = 0; i < w->ndirs; i++)
-		if (w->dirs[i] && w->dirs[i]->wd == wd)
-			return w->dirs[i];
-	return NULL;
+	return (struct wdir *)watchtab_find_wd(&w->dirs, wd);
 }
+#endif
 
 static void
 fse_closed(uv_handle_t *h)
@@ -141,15 +138,12 @@ fse_closed(uv_handle_t *h)
 }
 
 static void
-drop_dir(struct watcher *w, size_t i)
+drop_dir(struct watcher *w, struct wdir *d)
 {
-	struct wdir *d = w->dirs[i];
-
 	if (d->fse)
 		uv_close((uv_handle_t *)d->fse, fse_closed);
-	free(d->rel);
+	watchtab_remove(&w->dirs, &d->e);
 	free(d);
-	w->dirs[i] = w->dirs[--w->ndirs];
 }
 
 /* ---- settling ---------------------------------------------------------- */
@@ -247,24 +241,11 @@ add_watch(struct watcher *w, const char *rel, int dfd)
 		return 0;
 	if (d == NULL) {
 		if ((d = calloc(1, sizeof(*d))) == NULL ||
-		    (d->rel = strdup(rel)) == NULL) {
+		    watchtab_insert(&w->dirs, &d->e, rel, -1) < 0) {
 			free(d);
 			return -ENOMEM;
 		}
-		d->wd = -1;
 		d->w = w;
-		if (w->ndirs == w->capdirs) {
-			size_t nc = w->capdirs ? w->capdirs * 2 : 64;
-			struct wdir **nd = realloc(w->dirs, nc * sizeof(*nd));
-			if (nd == NULL) {
-				free(d->rel);
-				free(d);
-				return -ENOMEM;
-			}
-			w->dirs = nd;
-			w->capdirs = nc;
-		}
-		w->dirs[w->ndirs++] = d;
 	}
 #ifdef __linux__
 	if (w->backend == BACKEND_INOTIFY) {
@@ -284,18 +265,11 @@ add_watch(struct watcher *w, const char *rel, int dfd)
 		/* A renamed folder keeps its wd: drop the stale entry. */
 		struct wdir *old = find_dir_wd(w, wd);
 		if (old && old != d) {
-			free(old->rel);
-			old->rel = strdup(rel);
-			old->wd = wd;
-			d->wd = -2;
-			for (size_t i = 0; i < w->ndirs; i++)
-				if (w->dirs[i] == d) {
-					drop_dir(w, i);
-					break;
-				}
+			watchtab_set_path(&w->dirs, &old->e, rel);
+			drop_dir(w, d);
 			return 0;
 		}
-		d->wd = wd;
+		watchtab_set_wd(&w->dirs, &d->e, wd);
 		return 0;
 	}
 #endif
@@ -312,11 +286,7 @@ add_watch(struct watcher *w, const char *rel, int dfd)
 	}
 	return 0;
 fail:
-	for (size_t i = 0; i < w->ndirs; i++)
-		if (w->dirs[i] == d) {
-			drop_dir(w, i);
-			break;
-		}
+	drop_dir(w, d);
 	return rc;
 }
 
@@ -497,39 +467,17 @@ new_dir(struct watcher *w, const char *rel)
 
 #ifdef __linux__
 static void
-rename_prefix(struct watcher *w, const char *from, const char *to)
-{
-	size_t n = strlen(from), i;
-	char buf[PATH_MAX];
-
-	for (i = 0; i < w->ndirs; i++) {
-		struct wdir *d = w->dirs[i];
-		if (strncmp(d->rel, from, n) != 0 ||
-		    (d->rel[n] != '\0' && d->rel[n] != '/'))
-			continue;
-		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", to, d->rel + n) >=
-		    sizeof(buf))
-			continue;
-		char *nr = strdup(buf);
-		if (nr) {
-			free(d->rel);
-			d->rel = nr;
-		}
-	}
-}
-
-static void
 forget_prefix(struct watcher *w, const char *rel)
 {
-	size_t n = strlen(rel), i = 0;
+	size_t i = 0;
 
-	while (i < w->ndirs) {
-		struct wdir *d = w->dirs[i];
-		if (n == 0 || (strncmp(d->rel, rel, n) == 0 &&
-		    (d->rel[n] == '\0' || d->rel[n] == '/'))) {
-			if (d->wd >= 0)
-				inotify_rm_watch(w->ifd, d->wd);
-			drop_dir(w, i);
+	/* drop_dir() moves the last entry into slot i. */
+	while (i < watchtab_count(&w->dirs)) {
+		struct wdir *d = (struct wdir *)watchtab_at(&w->dirs, i);
+		if (watchtab_below(d->e.path, rel)) {
+			if (d->e.wd >= 0)
+				inotify_rm_watch(w->ifd, d->e.wd);
+			drop_dir(w, d);
 		} else {
 			i++;
 		}
@@ -633,21 +581,17 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	if ((d = find_dir_wd(w, ev->wd)) == NULL)
 		return;
 	if (ev->mask & IN_IGNORED) {
-		bool root = d->rel[0] == '\0';
-		for (size_t i = 0; i < w->ndirs; i++)
-			if (w->dirs[i] == d) {
-				drop_dir(w, i);
-				break;
-			}
+		bool root = d->e.path[0] == '\0';
+		drop_dir(w, d);
 		if (root)
 			root_lost(w);
 		return;
 	}
 	if (ev->len == 0)
 		return;
-	if (pathmap_join(rel, sizeof(rel), d->rel, ev->name) < 0 ||
+	if (pathmap_join(rel, sizeof(rel), d->e.path, ev->name) < 0 ||
 	    strlen(w->root) + 1 + strlen(rel) >= PATH_MAX) {
-		too_long(w, d->rel, ev->name);
+		too_long(w, d->e.path, ev->name);
 		return;
 	}
 	if (excluded(w, rel))
@@ -670,7 +614,7 @@ handle_event(struct watcher *w, const struct inotify_event *ev)
 	if (ev->mask & IN_MOVED_TO) {
 		if ((m = take_move(w, ev->cookie)) != NULL) {
 			if (m->is_dir)
-				rename_prefix(w, m->rel, rel);
+				watchtab_rename_prefix(&w->dirs, m->rel, rel);
 			if (batch_queue_remove(&w->settling, m->rel))
 				settle_add(w, rel, 0);
 			w->cb.on_move(w->ud, m->rel, rel, is_dir);
@@ -750,7 +694,7 @@ fse_cb(uv_fs_event_t *h, const char *name, int events, int status)
 	(void)events;
 	if (status < 0 || name == NULL)
 		return;
-	if (pathmap_join(rel, sizeof(rel), d->rel, name) < 0 ||
+	if (pathmap_join(rel, sizeof(rel), d->e.path, name) < 0 ||
 	    excluded(w, rel))
 		return;
 	if ((rc = beneath_lstat(w->root_fd, rel, &sb)) < 0) {
@@ -758,11 +702,7 @@ fse_cb(uv_fs_event_t *h, const char *name, int events, int status)
 			struct wdir *gone = find_dir_rel(w, rel);
 			batch_queue_remove(&w->settling, rel);
 			if (gone)
-				for (size_t i = 0; i < w->ndirs; i++)
-					if (w->dirs[i] == gone) {
-						drop_dir(w, i);
-						break;
-					}
+				drop_dir(w, gone);
 			w->cb.on_delete(w->ud, rel, gone != NULL);
 		}
 		return;
@@ -843,6 +783,7 @@ watcher_start(struct watcher **wp, uv_loop_t *loop, const struct config *cfg,
 	w->ud = ud;
 	w->ifd = -1;
 	batch_queue_init(&w->settling);
+	watchtab_init(&w->dirs);
 	if (realpath(cfg->input_dir, w->root) == NULL) {
 		rc = -errno;
 		free(w);
@@ -950,7 +891,8 @@ watcher_busy(const struct watcher *w)
 int64_t
 watcher_watched(const struct watcher *w)
 {
-	return w->backend == BACKEND_POLL ? -1 : (int64_t)w->ndirs;
+	return w->backend == BACKEND_POLL ? -1 :
+	    (int64_t)watchtab_count(&w->dirs);
 }
 
 const char *
@@ -971,7 +913,7 @@ handle_closed(uv_handle_t *h)
 	if (w->ifd != -1)
 		close(w->ifd);
 	close(w->root_fd);
-	free(w->dirs);
+	watchtab_free(&w->dirs);
 	free(w);
 }
 
@@ -980,8 +922,9 @@ watcher_stop(struct watcher *w)
 {
 	struct pending_move *m;
 
-	while (w->ndirs > 0)
-		drop_dir(w, w->ndirs - 1);
+	while (watchtab_count(&w->dirs) > 0)
+		drop_dir(w, (struct wdir *)watchtab_at(&w->dirs,
+		    watchtab_count(&w->dirs) - 1));
 	while ((m = w->moves) != NULL) {
 		w->moves = m->next;
 		free(m->rel);
