@@ -83,11 +83,6 @@ void cluster_consumer_name(char *out, size_t cap, const char *host,
 /* Whether rel is a path an entry may name (see the header comment). */
 bool cluster_path_ok(const char *rel);
 
-/* Writes the reason to why (may be NULL) and returns -EINVAL: how every
- * reader of what another node wrote says no. */
-int cluster_bad(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* A decimal number in [min, max] spanning exactly s[0..len), no sign, no
  * NUL needed (a Redis string is counted, not terminated).  0 or -1. */
 int cluster_number(const char *s, size_t len, long long min, long long max,

@@ -10,20 +10,8 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "errfmt.h"
 #include "config.h"
-
-int
-cluster_bad(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why != NULL && whylen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* Up to LLONG_MAX: a nanosecond mtime of today has 19 digits. */
 int
@@ -61,11 +49,11 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	memset(u, 0, sizeof(*u));
 	u->port = CLUSTER_DEFAULT_PORT;
 	if (strncmp(s, "rediss://", 9) == 0)
-		return cluster_bad(why, whylen, "uses rediss:// (TLS), which is not "
+		return einval(why, whylen, "uses rediss:// (TLS), which is not "
 		    "supported; use redis:// on a trusted network or a "
 		    "TLS tunnel");
 	if (strncmp(s, "redis://", 8) != 0)
-		return cluster_bad(why, whylen, "is neither 'local' nor a "
+		return einval(why, whylen, "is neither 'local' nor a "
 		    "redis://host[:port][/db] URL");
 	p = s + 8;
 	slash = strchr(p, '/');
@@ -80,11 +68,11 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 		 * used, the password alone is sent to AUTH. */
 		colon = memchr(p, ':', (size_t)(at - p));
 		if (colon == NULL)
-			return cluster_bad(why, whylen, "has user info without a "
+			return einval(why, whylen, "has user info without a "
 			    "password (use redis://:password@host)");
 		len = (size_t)(at - colon - 1);
 		if (len >= sizeof(u->password))
-			return cluster_bad(why, whylen, "has a password longer than "
+			return einval(why, whylen, "has a password longer than "
 			    "%zu characters", sizeof(u->password) - 1);
 		memcpy(u->password, colon + 1, len);
 		u->password[len] = '\0';
@@ -92,17 +80,17 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	}
 	if (*p == '[') {
 		if ((hostend = strchr(p, ']')) == NULL)
-			return cluster_bad(why, whylen, "has an IPv6 address without "
+			return einval(why, whylen, "has an IPv6 address without "
 			    "its closing ']'");
 		len = (size_t)(hostend - p - 1);
 		if (len == 0 || len >= sizeof(u->host))
-			return cluster_bad(why, whylen, "has no usable host");
+			return einval(why, whylen, "has no usable host");
 		memcpy(u->host, p + 1, len);
 		p = hostend + 1;
 	} else {
 		len = strcspn(p, ":/");
 		if (len == 0 || len >= sizeof(u->host))
-			return cluster_bad(why, whylen, "has no host (redis://host"
+			return einval(why, whylen, "has no host (redis://host"
 			    "[:port][/db])");
 		memcpy(u->host, p, len);
 		p += len;
@@ -112,13 +100,13 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 	 * path (the IPv6 form also takes ':' and a %zone). */
 	if (strspn(u->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789.-_:%") != len)
-		return cluster_bad(why, whylen, "has a host that is not a name or an "
+		return einval(why, whylen, "has a host that is not a name or an "
 		    "address");
 	if (*p == ':') {
 		p++;
 		len = strcspn(p, "/");
 		if (cluster_number(p, len, 1, 65535, &n) < 0)
-			return cluster_bad(why, whylen, "has a bad port (1..65535)");
+			return einval(why, whylen, "has a bad port (1..65535)");
 		u->port = (int)n;
 		p += len;
 	}
@@ -126,15 +114,15 @@ cluster_parse_url(const char *s, struct cluster_url *u, char *why,
 		p++;
 		if (*p != '\0') {
 			if (cluster_number(p, strlen(p), 0, 1000000, &n) < 0)
-				return cluster_bad(why, whylen, "has a bad database "
+				return einval(why, whylen, "has a bad database "
 				    "number (a whole number, e.g. /0)");
 			u->db = (int)n;
 			p += strlen(p);
 		}
 	}
 	if (*p != '\0')
-		return cluster_bad(why, whylen, "has something after the host that is "
-		    "not :port or /db");
+		return einval(why, whylen, "has something after the host that "
+		    "is not :port or /db");
 	return 0;
 }
 

@@ -244,7 +244,7 @@ int unknown_key(const char *source, const char *key, size_t len,
 	char name[QUOTE_MAX + 1];
 
 	key_label(key, len, name, sizeof(name));
-	return fail(err, errlen, "%s: %s: unknown key", source, name);
+	return einval(err, errlen, "%s: %s: unknown key", source, name);
 }
 
 void preset_defaults(struct preset *p, const char *name,
@@ -414,20 +414,20 @@ int config_finish(struct config *cfg, int ncpus, char *err, size_t errlen)
 	have_in = norm_path(cfg->input_dir, in, sizeof(in));
 	have_out = norm_path(cfg->output_dir, out, sizeof(out));
 	if (have_in && have_out && strcmp(in, out) == 0)
-		return fail(err, errlen, "config: OUTPUT_DIR: '%s' is the same "
-		    "folder as INPUT_DIR '%s'", cfg->output_dir,
+		return einval(err, errlen, "config: OUTPUT_DIR: '%s' is the "
+		    "same folder as INPUT_DIR '%s'", cfg->output_dir,
 		    cfg->input_dir);
 	/* The output tree is never watched, so it would hide the input. */
 	if (have_in && have_out && path_within(in, out))
-		return fail(err, errlen, "config: INPUT_DIR: '%s' is inside "
+		return einval(err, errlen, "config: INPUT_DIR: '%s' is inside "
 		    "OUTPUT_DIR '%s'", cfg->input_dir, cfg->output_dir);
 	if (cfg->role != ROLE_ALL && !config_queue_is_redis(cfg))
-		return fail(err, errlen, "config: ROLE: '%s' needs a Redis "
+		return einval(err, errlen, "config: ROLE: '%s' needs a Redis "
 		    "QUEUE (redis://host:port/db); with QUEUE=local a daemon "
 		    "both watches and makes thumbnails", enum_name(roles,
 		    (int)cfg->role));
 	if (config_queue_is_redis(cfg) && cfg->source_action != ACTION_KEEP)
-		return fail(err, errlen, "config: SOURCE_ACTION: '%s' is not "
+		return einval(err, errlen, "config: SOURCE_ACTION: '%s' is not "
 		    "supported with a Redis QUEUE: the watcher node would see "
 		    "the worker's move or delete as the user's and remove the "
 		    "thumbnails", enum_name(source_actions,
@@ -435,7 +435,7 @@ int config_finish(struct config *cfg, int ncpus, char *err, size_t errlen)
 	if (cfg->source_action == ACTION_MOVE && have_in &&
 	    norm_path(cfg->done_dir, done, sizeof(done)) &&
 	    path_within(done, in))
-		return fail(err, errlen, "config: DONE_DIR: '%s' is inside "
+		return einval(err, errlen, "config: DONE_DIR: '%s' is inside "
 		    "INPUT_DIR '%s', so with SOURCE_ACTION=move every moved "
 		    "file would be watched again", cfg->done_dir,
 		    cfg->input_dir);

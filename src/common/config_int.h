@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "errfmt.h"
 
 #define PREFIX		"THUMBWATCH_"
 #define PREFIX_LEN	(sizeof(PREFIX) - 1)
@@ -73,19 +74,6 @@ extern const size_t nkeys;
 extern const struct keydef preset_keys[];
 extern const size_t npreset_keys;
 #define NPRESET_KEYS	npreset_keys
-
-__attribute__((format(printf, 3, 4)))
-static inline int fail(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (buf != NULL && len > 0) {
-		va_start(ap, fmt);
-		vsnprintf(buf, len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static inline bool is_blank(char c)
 {

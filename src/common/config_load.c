@@ -68,29 +68,30 @@ static int read_file(const char *path, char **text, size_t *len, char *err,
 	fp = fopen(path, "re");	/* no fd leaks into spawned workers */
 	if (fp == NULL) {
 		rc = -errno;
-		fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		einval(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
 		return rc;
 	}
 	buf = malloc(FILE_MAX + 1);
 	if (buf == NULL) {
-		fail(err, errlen, "%s: out of memory", path);
+		einval(err, errlen, "%s: out of memory", path);
 		rc = -ENOMEM;
 		goto out;
 	}
 	n = fread(buf, 1, FILE_MAX + 1, fp);
 	if (ferror(fp)) {
 		rc = errno != 0 ? -errno : -EIO;
-		fail(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+		einval(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
 		goto out;
 	}
 	if (n > FILE_MAX) {
 		rc = -EFBIG;
-		fail(err, errlen, "%s: larger than %d bytes; not a config "
+		einval(err, errlen, "%s: larger than %d bytes; not a config "
 		    "file?", path, FILE_MAX);
 		goto out;
 	}
 	if (memchr(buf, '\0', n) != NULL) {
-		rc = fail(err, errlen, "%s: contains a NUL byte; not a config "
+		rc = einval(err, errlen, "%s: contains a NUL byte; not a config "
 		    "file?", path);
 		goto out;
 	}
@@ -316,7 +317,7 @@ static int preset_set(struct preset *p, const char *key, const char *value,
 	char label[CONFIG_NAME_MAX + 32];
 
 	if (k == NULL)
-		return fail(err, errlen, "%s: [preset %s] %.*s: unknown key",
+		return einval(err, errlen, "%s: [preset %s] %.*s: unknown key",
 		    source, p->name, QUOTE_MAX, key);
 	snprintf(label, sizeof(label), "[preset %s] %s", p->name, k->name);
 	return set_def(k, p, label, value, source, err, errlen);
@@ -361,7 +362,7 @@ static int load_ini_text(struct config *cfg, const char *text, size_t len,
 	if (c.rc == 0)
 		ini_end_preset(&c);
 	if (c.rc == -ENOMEM)
-		fail(err, errlen, "%s: out of memory", name);
+		einval(err, errlen, "%s: out of memory", name);
 	return c.rc;
 }
 
@@ -465,7 +466,7 @@ static int env_line(struct config *cfg, const char *line, size_t len,
 	while (p < end && is_blank(*p))
 		p++;
 	if (p == end || *p != '=')
-		return fail(err, errlen, "%s: syntax error: expected "
+		return einval(err, errlen, "%s: syntax error: expected "
 		    "THUMBWATCH_KEY=value", src);
 	if (klen >= sizeof(name))
 		return unknown_key(src, key, klen, err, errlen);
@@ -477,7 +478,7 @@ static int env_line(struct config *cfg, const char *line, size_t len,
 	why = env_value(p + 1, end, value);
 	key_label(name, klen, label, sizeof(label));
 	if (why != NULL)
-		rc = fail(err, errlen, "%s: %s: value %s", src, label, why);
+		rc = einval(err, errlen, "%s: %s: value %s", src, label, why);
 	else
 		rc = config_set(cfg, name, value, src, err, errlen);
 	free(value);

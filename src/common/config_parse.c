@@ -70,12 +70,12 @@ static int parse_ll(const char *v, long long min, long long max,
 	errno = 0;
 	n = strtoll(v, &end, 10);
 	if (errno == ERANGE || n < min || n > max)
-		return fail(why, whylen, "is out of range (%lld..%lld)", min,
+		return einval(why, whylen, "is out of range (%lld..%lld)", min,
 		    max);
 	*out = n;
 	return 0;
 bad:
-	return fail(why, whylen, "is not a whole number (%lld..%lld)", min,
+	return einval(why, whylen, "is not a whole number (%lld..%lld)", min,
 	    max);
 }
 
@@ -115,10 +115,10 @@ static int parse_size(const char *v, int64_t *out, char *why, size_t whylen)
 	*out = (int64_t)n * mult;
 	return 0;
 bad:
-	return fail(why, whylen,
+	return einval(why, whylen,
 	    "is not a size (bytes, or a number with K, M or G; 0 = no limit)");
 big:
-	return fail(why, whylen, "is too large");
+	return einval(why, whylen, "is too large");
 }
 
 static int parse_bool(const char *v, bool *out, char *why, size_t whylen)
@@ -137,7 +137,7 @@ static int parse_bool(const char *v, bool *out, char *why, size_t whylen)
 			return 0;
 		}
 	}
-	return fail(why, whylen,
+	return einval(why, whylen,
 	    "is not a boolean (true/false, yes/no, on/off, 1/0)");
 }
 
@@ -164,13 +164,13 @@ static int parse_routes(const char *v, char *out, size_t cap, char *why,
 			    strncasecmp(http_routes[i], item, len) == 0)
 				break;
 		if (http_routes[i] == NULL)
-			return fail(why, whylen, "has '%.*s', which is not a "
+			return einval(why, whylen, "has '%.*s', which is not a "
 			    "route that may be public (thumbnails, "
 			    "events, jobs, status, metrics)",
 			    (int)(len < QUOTE_MAX ? len : QUOTE_MAX), item);
 		len = strlen(http_routes[i]);
 		if (used + (used > 0) + len >= cap)
-			return fail(why, whylen, "is too long");
+			return einval(why, whylen, "is too long");
 		if (used > 0)
 			out[used++] = ',';
 		memcpy(out + used, http_routes[i], len + 1);
@@ -191,7 +191,7 @@ static int parse_extlist(const char *v, char *out, size_t cap, char *why,
 	size_t used = 0, len, i;
 
 	if (*v == '\0')
-		return fail(why, whylen,
+		return einval(why, whylen,
 		    "is empty (no file would be processed)");
 	for (;;) {
 		comma = strchr(item, ',');
@@ -202,17 +202,17 @@ static int parse_extlist(const char *v, char *out, size_t cap, char *why,
 			len--;
 		}
 		if (len == 0)
-			return fail(why, whylen, "has an empty item");
+			return einval(why, whylen, "has an empty item");
 		for (i = 0; i < len; i++)
 			if ((unsigned char)item[i] > 127 ||
 			    !isalnum((unsigned char)item[i]))
 				break;
 		if (i < len)
-			return fail(why, whylen, "has '%.*s', which is not an "
+			return einval(why, whylen, "has '%.*s', which is not an "
 			    "extension (letters and digits only)",
 			    (int)(len < QUOTE_MAX ? len : QUOTE_MAX), item);
 		if (used + (used > 0) + len >= cap)
-			return fail(why, whylen, "is too long (at most %zu "
+			return einval(why, whylen, "is too long (at most %zu "
 			    "characters)", cap - 1);
 		if (used > 0)
 			out[used++] = ',';
@@ -274,7 +274,7 @@ static int parse_colour(const char *v, char *out, size_t cap, char *why,
 	snprintf(out, cap, "%d,%d,%d", rgb[0], rgb[1], rgb[2]);
 	return 0;
 bad:
-	return fail(why, whylen,
+	return einval(why, whylen,
 	    "is not a colour (r,g,b each 0..255, or #rrggbb)");
 }
 
@@ -282,8 +282,8 @@ static int store_string(const struct keydef *k, char *field, const char *v,
     char *why, size_t whylen)
 {
 	if (strlen(v) >= k->size)
-		return fail(why, whylen, "is too long (at most %zu characters)",
-		    k->size - 1);
+		return einval(why, whylen, "is too long (at most %zu "
+		    "characters)", k->size - 1);
 	memcpy(field, v, strlen(v) + 1);
 	return 0;
 }
@@ -302,7 +302,7 @@ int parse_value(const struct keydef *k, const char *v, void *base,
 	switch (k->type) {
 	case K_PATH:
 		if (*v == '\0')
-			return fail(why, whylen, "is empty");
+			return einval(why, whylen, "is empty");
 		return store_string(k, field, v, why, whylen);
 	case K_INT:
 		if ((rc = parse_ll(v, k->min, k->max, &n, why, whylen)) != 0)
@@ -345,7 +345,7 @@ int parse_value(const struct keydef *k, const char *v, void *base,
 		return store_string(k, field, buf, why, whylen);
 	case K_TEMPLATE:
 		if (pathmap_check_template(v) != 0)
-			return fail(why, whylen, "is not a valid output "
+			return einval(why, whylen, "is not a valid output "
 			    "template (relative, no '..', needs {stem} and "
 			    "{preset}; knows {dir} {stem} {preset} {ext} "
 			    "{srcext})");
@@ -356,7 +356,7 @@ int parse_value(const struct keydef *k, const char *v, void *base,
 		return store_string(k, field, buf, why, whylen);
 	case K_LISTEN:
 		if (*v && httputil_parse_listen(v, buf, sizeof(buf), &i) < 0)
-			return fail(why, whylen, "is not an address:port "
+			return einval(why, whylen, "is not an address:port "
 			    "(127.0.0.1:8080, 0.0.0.0:80, [::1]:8080; port "
 			    "1..65535)");
 		return store_string(k, field, v, why, whylen);
@@ -368,17 +368,17 @@ int parse_value(const struct keydef *k, const char *v, void *base,
 			char w[256];
 
 			if (cluster_parse_url(v, &u, w, sizeof(w)) < 0)
-				return fail(why, whylen, "%s", w);
+				return einval(why, whylen, "%s", w);
 		}
 		return store_string(k, field, v, why, whylen);
 	case K_IDENT:
 		if (*v == '\0' || strspn(v, "abcdefghijklmnopqrstuvwxyz"
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") != strlen(v))
-			return fail(why, whylen, "is not a name (letters, "
+			return einval(why, whylen, "is not a name (letters, "
 			    "digits, _ . : -)");
 		return store_string(k, field, v, why, whylen);
 	}
-	return fail(why, whylen, "has an unknown type");
+	return einval(why, whylen, "has an unknown type");
 }
 
 static void format_size(int64_t n, char *out, size_t len)
@@ -455,7 +455,7 @@ int set_def(const struct keydef *k, void *base, const char *label,
 
 	trim(&value, &len);
 	if (len >= sizeof(v))
-		return fail(err, errlen, "%s: %s: '%.*s...' is too long",
+		return einval(err, errlen, "%s: %s: '%.*s...' is too long",
 		    source, label, QUOTE_MAX, value);
 	memcpy(v, value, len);
 	v[len] = '\0';
@@ -465,11 +465,11 @@ int set_def(const struct keydef *k, void *base, const char *label,
 		char shown[PATH_MAX];
 
 		cluster_redact_url(v, shown, sizeof(shown));
-		return fail(err, errlen, "%s: %s: '%.*s' %s", source, label,
+		return einval(err, errlen, "%s: %s: '%.*s' %s", source, label,
 		    QUOTE_MAX, shown, why);
 	}
 	if (rc != 0)
-		return fail(err, errlen, "%s: %s: '%.*s%s' %s", source, label,
+		return einval(err, errlen, "%s: %s: '%.*s%s' %s", source, label,
 		    QUOTE_MAX, v, len > QUOTE_MAX ? "..." : "", why);
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cluster_reply.h"
+#include "errfmt.h"
 
 static bool
 is_str(const redisReply *r)
@@ -58,7 +59,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		return -ENOENT;
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 	    !copy_str(e->element[0], job->id, sizeof(job->id))) {
-		cluster_bad(why, whylen, "not a stream entry");
+		einval(why, whylen, "not a stream entry");
 		return -EBADMSG;
 	}
 	f = e->element[1];
@@ -66,7 +67,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 	if (f == NULL || f->type == REDIS_REPLY_NIL)
 		return -ENOENT;
 	if (f->type != REDIS_REPLY_ARRAY || f->elements % 2 != 0) {
-		cluster_bad(why, whylen, "entry %s: fields are not name/value pairs",
+		einval(why, whylen, "entry %s: fields are not name/value pairs",
 		    job->id);
 		return -EBADMSG;
 	}
@@ -76,7 +77,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		if (field_is(k, "path")) {
 			if (!copy_str(v, job->path, sizeof(job->path)) ||
 			    !cluster_path_ok(job->path)) {
-				cluster_bad(why, whylen, "entry %s: path is not a "
+				einval(why, whylen, "entry %s: path is not a "
 				    "relative path inside the input folder",
 				    job->id);
 				return -EBADMSG;
@@ -85,20 +86,20 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		} else if (field_is(k, "size")) {
 			if (!(have_size = field_int(v, 0, INT64_MAX,
 			    &job->size))) {
-				cluster_bad(why, whylen, "entry %s: bad size",
+				einval(why, whylen, "entry %s: bad size",
 				    job->id);
 				return -EBADMSG;
 			}
 		} else if (field_is(k, "mtime_ns")) {
 			if (!(have_mtime = field_int(v, 0, INT64_MAX,
 			    &job->mtime_ns))) {
-				cluster_bad(why, whylen, "entry %s: bad mtime_ns",
+				einval(why, whylen, "entry %s: bad mtime_ns",
 				    job->id);
 				return -EBADMSG;
 			}
 		} else if (field_is(k, "fp")) {
 			if (!copy_str(v, job->fp, sizeof(job->fp))) {
-				cluster_bad(why, whylen, "entry %s: bad fp", job->id);
+				einval(why, whylen, "entry %s: bad fp", job->id);
 				return -EBADMSG;
 			}
 		} else if (field_is(k, "force")) {
@@ -110,7 +111,7 @@ cluster_read_entry(const redisReply *e, struct cluster_job *job, char *why,
 		/* Unknown fields are for later versions. */
 	}
 	if (!have_path || !have_size || !have_mtime) {
-		cluster_bad(why, whylen, "entry %s: missing %s", job->id,
+		einval(why, whylen, "entry %s: missing %s", job->id,
 		    !have_path ? "path" : !have_size ? "size" : "mtime_ns");
 		return -EBADMSG;
 	}
@@ -129,7 +130,7 @@ cluster_xreadgroup_entries(const redisReply *r, char *why, size_t whylen)
 	    (s = r->element[0])->type != REDIS_REPLY_ARRAY ||
 	    s->elements != 2 || !is_str(s->element[0]) ||
 	    s->element[1]->type != REDIS_REPLY_ARRAY) {
-		cluster_bad(why, whylen, "XREADGROUP answered in an unknown shape");
+		einval(why, whylen, "XREADGROUP answered in an unknown shape");
 		return NULL;
 	}
 	return s->element[1];
@@ -142,7 +143,7 @@ cluster_xautoclaim_entries(const redisReply *r, char *next, size_t nextcap,
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
 	    !is_str(r->element[0]) ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		cluster_bad(why, whylen, "XAUTOCLAIM answered in an unknown shape");
+		einval(why, whylen, "XAUTOCLAIM answered in an unknown shape");
 		return NULL;
 	}
 	if (next != NULL && !copy_str(r->element[0], next, nextcap))
@@ -159,7 +160,7 @@ cluster_read_pending(const redisReply *r, struct cluster_pending *rows,
 	size_t i;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		cluster_bad(why, whylen, "XPENDING answered in an unknown shape");
+		einval(why, whylen, "XPENDING answered in an unknown shape");
 		return -EBADMSG;
 	}
 	for (i = 0; i < r->elements && n < max; i++) {
@@ -170,7 +171,7 @@ cluster_read_pending(const redisReply *r, struct cluster_pending *rows,
 		    sizeof(rows[n].consumer)) ||
 		    e->element[2]->type != REDIS_REPLY_INTEGER ||
 		    e->element[3]->type != REDIS_REPLY_INTEGER) {
-			cluster_bad(why, whylen, "XPENDING row %zu is not [id, "
+			einval(why, whylen, "XPENDING row %zu is not [id, "
 			    "consumer, idle, deliveries]", i);
 			return -EBADMSG;
 		}

@@ -24,8 +24,8 @@ deps() {
 	ipc) echo "src/common/ipc.c" ;;
 	pathmap) echo "src/common/pathmap.c" ;;
 	sniff) echo "src/common/sniff.c -lz" ;;
-	config) echo "src/common/config.c src/common/config_parse.c src/common/config_load.c src/common/cluster.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c -linih -lz" ;;
-	cluster) echo "src/common/cluster.c src/queue/cluster_reply.c src/common/config.c src/common/config_parse.c src/common/config_load.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c -linih -lhiredis -lz" ;;
+	config) echo "src/common/config.c src/common/config_parse.c src/common/config_load.c src/common/cluster.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c src/common/errfmt.c -linih -lz" ;;
+	cluster) echo "src/common/cluster.c src/queue/cluster_reply.c src/common/config.c src/common/config_parse.c src/common/config_load.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c src/common/errfmt.c -linih -lhiredis -lz" ;;
 	multipart) echo "src/common/httputil.c src/common/json.c src/common/sniff.c -lz" ;;
 	*) echo "src/common/$1.c" ;;
 	esac
