@@ -246,9 +246,15 @@ int sup_open(struct daemon **dp, struct config *cfg, enum daemon_mode mode,
 int sup_start(struct daemon *d);
 int sup_run(struct daemon *d);
 void sup_close(struct daemon *d);
+
+/* drain.c */
 void close_walk(uv_handle_t *h, void *arg);
 void maybe_finish(struct daemon *d);
 void reload(struct daemon *d);
+void check_cb(uv_check_t *h);
+void signal_cb(uv_signal_t *h, int signum);
+void lock_check_cb(uv_timer_t *t);
+void watchdog_cb(uv_timer_t *t);
 
 /* fronts.c */
 int ctl_reprocess(void *ud, const char *path, char *msg, size_t msglen);
