@@ -14,7 +14,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential pkg-config xxd libvips-dev libuv1-dev libinih-dev \
-        libmicrohttpd-dev libhiredis-dev zlib1g-dev \
+        libmicrohttpd-dev libhiredis-dev zlib1g-dev liblcms2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile VERSION ./
@@ -28,7 +28,7 @@ FROM debian:bookworm-slim
 # Only what `ldd thumbwatch` names (libvips brings its format libraries).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libvips42 libuv1 libinih1 libmicrohttpd12 libhiredis0.14 \
+        libvips42 liblcms2-2 libuv1 libinih1 libmicrohttpd12 libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # uid/gid 1000: the owner of ./data on most single-user machines.  Another

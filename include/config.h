@@ -29,6 +29,8 @@ enum watch_backend { BACKEND_AUTO, BACKEND_INOTIFY, BACKEND_FSEVENT,
     BACKEND_POLL };
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum role { ROLE_ALL, ROLE_WATCHER, ROLE_WORKER };
+/* An embedded colour profile: converted to sRGB, or kept in the thumbnail. */
+enum profile_mode { PROFILE_SRGB, PROFILE_KEEP };
 
 struct preset {
 	char name[CONFIG_NAME_MAX];
@@ -40,6 +42,7 @@ struct preset {
 	int quality;		/* 1..100 */
 	bool progressive;
 	bool strip;
+	enum profile_mode profile;
 	char source[CONFIG_SOURCE_MAX];	/* where the section was defined */
 };
 

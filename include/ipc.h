@@ -81,6 +81,7 @@ int ipc_reader_end(struct ipc_reader *r);
  * enums, keeps the two in step. */
 #define IPC_FIT_MAX	2	/* FIT_FILL */
 #define IPC_FORMAT_MAX	3	/* FORMAT_AVIF */
+#define IPC_PROFILE_MAX	1	/* PROFILE_KEEP */
 
 /* The job and result payloads. */
 struct ipc_output_spec {
@@ -93,6 +94,7 @@ struct ipc_output_spec {
 	uint8_t quality;
 	uint8_t progressive;
 	uint8_t strip;
+	uint8_t profile;	/* enum profile_mode, <= IPC_PROFILE_MAX */
 };
 
 struct ipc_job {

@@ -20,9 +20,10 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 
 run_pkgs="build-essential pkg-config xxd libvips-dev libuv1-dev libinih-dev
-    libmicrohttpd-dev libhiredis-dev zlib1g-dev"
+    libmicrohttpd-dev libhiredis-dev zlib1g-dev liblcms2-dev"
 test_pkgs="$run_pkgs clang libclang-rt-14-dev libvips-tools libcmocka-dev
-    jq python3 python3-pytest redis-server redis-tools mandoc man-db systemd"
+    jq python3 python3-pytest redis-server redis-tools mandoc man-db systemd
+    colord-data icc-profiles-free libgs-common"
 if [ -n "$list" ]; then
 	if [ "$mode" = run ]; then echo $run_pkgs; else echo $test_pkgs chromium nodejs npm; fi
 	exit 0
@@ -53,7 +54,7 @@ browser_deps() {
 }
 
 need=""
-for pc in vips libuv inih libmicrohttpd hiredis zlib; do
+for pc in vips lcms2 libuv inih libmicrohttpd hiredis zlib; do
 	pkg-config --exists "$pc" 2>/dev/null || need=yes
 done
 for cmd in cc pkg-config xxd; do
@@ -76,6 +77,11 @@ for cmd in cc clang vips vipsheader jq python3 pkg-config mandoc man \
 	command -v "$cmd" >/dev/null 2>&1 || need=yes
 done
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need=yes
+# ICC profiles for tests/e2e/test_colour.py: colord-data's Adobe RGB,
+# icc-profiles-free's grey, libgs-common's CMYK.
+for f in colord/AdobeRGB1998.icc Gray.icc ghostscript/default_cmyk.icc; do
+	[ -f "/usr/share/color/icc/$f" ] || need=yes
+done
 if [ -z "$need" ]; then
 	browser_deps
 	exit 0

@@ -53,6 +53,9 @@ static const struct name_value fits[] = {
 	{ "inside", FIT_INSIDE }, { "cover", FIT_COVER }, { "crop", FIT_COVER },
 	{ "fill", FIT_FILL }, { NULL, 0 }
 };
+static const struct name_value profiles[] = {
+	{ "srgb", PROFILE_SRGB }, { "keep", PROFILE_KEEP }, { NULL, 0 }
+};
 static const struct name_value formats[] = {
 	{ "jpeg", FORMAT_JPEG }, { "jpg", FORMAT_JPEG },
 	{ "webp", FORMAT_WEBP }, { "png", FORMAT_PNG }, { "avif", FORMAT_AVIF },
@@ -208,6 +211,7 @@ const struct keydef preset_keys[] = {
 	{ "quality", K_INT, P(quality), "85", 1, 100, NULL, NULL, 0 },
 	{ "progressive", K_BOOL, P(progressive), "false", 0, 0, NULL, NULL, 0 },
 	{ "strip", K_BOOL, P(strip), "true", 0, 0, NULL, NULL, 0 },
+	{ "profile", K_ENUM, P(profile), "srgb", 0, 0, profiles, NULL, 0 },
 };
 
 const size_t npreset_keys = sizeof(preset_keys) / sizeof(preset_keys[0]);
@@ -461,6 +465,13 @@ void config_preset_fingerprint(const struct preset *p, char *out,
 	    p->width, p->height, enum_name(fits, (int)p->fit), p->gravity,
 	    enum_name(formats, (int)p->format), p->quality,
 	    p->progressive ? 1 : 0, p->strip ? 1 : 0);
+	/* Only a non-default profile is named, so an upgrade does not remake
+	 * every thumbnail (see README, "Image handling"). */
+	if (p->profile == PROFILE_KEEP) {
+		size_t n = strlen(out);
+		if (n < outlen)
+			snprintf(out + n, outlen - n, " pr=keep");
+	}
 }
 
 void config_dump(const struct config *cfg, FILE *fp)

@@ -300,7 +300,8 @@ output_ok(const struct ipc_output_spec *o)
 	return field_ok(o->path, sizeof(o->path)) &&
 	    field_ok(o->gravity, sizeof(o->gravity)) &&
 	    o->fit <= IPC_FIT_MAX && o->format <= IPC_FORMAT_MAX &&
-	    o->progressive <= 1 && o->strip <= 1;
+	    o->progressive <= 1 && o->strip <= 1 &&
+	    o->profile <= IPC_PROFILE_MAX;
 }
 
 int
@@ -343,6 +344,7 @@ ipc_job_encode(struct ipc_writer *w, const struct ipc_job *job)
 		ipc_put_u8(w, o->quality);
 		ipc_put_u8(w, o->progressive);
 		ipc_put_u8(w, o->strip);
+		ipc_put_u8(w, o->profile);
 	}
 	return w->err;
 }
@@ -384,6 +386,7 @@ ipc_job_decode(const uint8_t *p, size_t len, struct ipc_job *job)
 		o->quality = ipc_get_u8(&r);
 		o->progressive = ipc_get_u8(&r);
 		o->strip = ipc_get_u8(&r);
+		o->profile = ipc_get_u8(&r);
 		if (r.err == 0 && !output_ok(o))
 			return -EBADMSG;
 	}

@@ -154,6 +154,7 @@ inspect(struct daemon *d, const char *rel, struct inspection *in)
 			o->quality = (uint8_t)p->quality;
 			o->progressive = p->progressive;
 			o->strip = p->strip;
+			o->profile = (uint8_t)p->profile;
 		}
 	}
 	if (!stale)

@@ -14,6 +14,7 @@
  * succeeded.
  */
 #include "beneath.h"
+#include "colour.h"
 #include "fsutil.h"
 #include "pathmap.h"
 #include "sniff.h"
@@ -47,6 +48,8 @@ _Static_assert(IPC_FIT_MAX == FIT_FILL, "ipc.h's IPC_FIT_MAX is not the "
     "last enum fit");
 _Static_assert(IPC_FORMAT_MAX == FORMAT_AVIF, "ipc.h's IPC_FORMAT_MAX is "
     "not the last enum out_format");
+_Static_assert(IPC_PROFILE_MAX == PROFILE_KEEP, "ipc.h's IPC_PROFILE_MAX is "
+    "not the last enum profile_mode");
 
 /* Longest error line handed to the supervisor (res->error is larger, but a
  * log line that wraps three times helps nobody). */
@@ -672,13 +675,13 @@ tmp_open(int out_root, const char *root, const char *final,
 	return fd;
 }
 
-/* Saves img in the output's format through fd.  0 or -1 (vips error). */
+/* Saves img in the output's format through target, stripping its
+ * metadata or not.  0 or -1 (vips error). */
 static int
 save_to_target(VipsImage *img, const struct ipc_output_spec *o,
-    VipsTarget *target)
+    gboolean strip, VipsTarget *target)
 {
 	int q = o->quality >= 1 && o->quality <= 100 ? o->quality : 85;
-	gboolean strip = o->strip != 0;
 	int rc;
 
 	switch (o->format) {
@@ -708,30 +711,35 @@ save_to_target(VipsImage *img, const struct ipc_output_spec *o,
 }
 
 static int
-save_to_fd(VipsImage *img, const struct ipc_output_spec *o, int fd)
+save_to_fd(VipsImage *img, const struct ipc_output_spec *o, gboolean strip,
+    int fd)
 {
 	VipsTarget *target = vips_target_new_to_descriptor(fd);
 	int rc;
 
 	if (target == NULL)
 		return -1;
-	rc = save_to_target(img, o, target);
+	rc = save_to_target(img, o, strip, target);
 	VIPS_UNREF(target);
 	return rc;
 }
 
-/* One output from the decoded image: resize, crop, flatten, save to a
- * fresh temp with the source's times.  0, or -1 with res filled. */
+/* One output from the decoded image: resize, crop, convert from a
+ * wide-gamut profile (kind COLOUR_RGB) to sRGB or keep that profile,
+ * flatten, save to a fresh temp with the source's times.  0, or -1 with
+ * res filled. */
 static int
-render_one(VipsImage *decoded, const char *lazy_loader,
+render_one(VipsImage *decoded, enum colour_kind kind, const char *lazy_loader,
     const struct ipc_job *job, int out_root, int64_t src_size,
     const struct ipc_output_spec *o, const struct plan *p,
     struct out_tmp *tmp, struct ipc_result *res)
 {
-	VipsImage *t[3] = { NULL, NULL, NULL };
+	VipsImage *t[5] = { NULL, NULL, NULL, NULL, NULL };
 	VipsImage *x;
 	int fd = -1, rc = -1;
 	struct stat st;
+	bool keep = kind == COLOUR_RGB && o->profile == PROFILE_KEEP;
+	gboolean strip = o->strip != 0;
 
 	if (resize_to(decoded, &t[0], p->rw, p->rh) ||
 	    crop_to(t[0], &t[1], p->cw, p->ch, o->gravity)) {
@@ -739,6 +747,16 @@ render_one(VipsImage *decoded, const char *lazy_loader,
 		goto out;
 	}
 	x = t[1];
+	/* On the output's own pixels, the fewest there are: the transform
+	 * is a per-pixel lcms call. */
+	if (kind == COLOUR_RGB && !keep) {
+		if (colour_to_srgb(x, &t[3])) {
+			fail_vips(res, NULL, "cannot convert the colour "
+			    "profile to sRGB for %s", o->path);
+			goto out;
+		}
+		x = t[3];
+	}
 	if (o->format == FORMAT_JPEG && vips_image_hasalpha(x)) {
 		double rgb[3];
 		parse_background(job->background, rgb);
@@ -750,6 +768,18 @@ render_one(VipsImage *decoded, const char *lazy_loader,
 			goto out;
 		}
 		x = t[2];
+	}
+	/* profile = keep: the source's profile rides along, and strip
+	 * removes everything else (libvips 8.14's strip would take the
+	 * profile too). */
+	if (keep && strip) {
+		if (colour_only_profile(x, &t[4])) {
+			fail_vips(res, NULL, "cannot keep the colour profile "
+			    "for %s", o->path);
+			goto out;
+		}
+		x = t[4];
+		strip = FALSE;
 	}
 
 	fd = tmp_open(out_root, job->out_root, o->path, tmp);
@@ -765,7 +795,7 @@ render_one(VipsImage *decoded, const char *lazy_loader,
 		 * write below can be the disk's (retried). */
 		VipsTarget *mem = vips_target_new_to_memory();
 		VipsBlob *blob = NULL;
-		if (mem == NULL || save_to_target(x, o, mem) != 0) {
+		if (mem == NULL || save_to_target(x, o, strip, mem) != 0) {
 			VIPS_UNREF(mem);
 			fail_vips(res, lazy_loader, "corrupt or truncated image");
 			goto out;
@@ -781,7 +811,7 @@ render_one(VipsImage *decoded, const char *lazy_loader,
 			fail_output(res, o->path, werr, NULL);
 			goto out;
 		}
-	} else if (save_to_fd(x, o, fd)) {
+	} else if (save_to_fd(x, o, strip, fd)) {
 		/* libvips' words say why; a long path must not crowd them
 		 * out, so it is left off (the file is on the log line). */
 		fail_vips(res, NULL, "cannot write thumbnail");
@@ -819,12 +849,33 @@ out:
 		fail_output(res, o->path, errno, NULL);
 		rc = -1;
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		VIPS_UNREF(t[i]);
 	return rc;
 }
 
 /* ---- the job --------------------------------------------------------- */
+
+/* A CMYK image with its own profile becomes sRGB through that profile
+ * (relative colorimetric, black-point compensation) before
+ * vips_thumbnail_image, whose own CMYK import gave a thumbnail 10/255
+ * darker than a colour-managed viewer's on the tests' CMYK JPEG.  Before
+ * the resize, since thumbnail cannot resize CMYK without importing it;
+ * JPEG's shrink-on-load has already made it small.  0 or -1. */
+static int
+import_cmyk(VipsImage **img)
+{
+	VipsImage *c = NULL;
+
+	if ((*img)->Type != VIPS_INTERPRETATION_CMYK ||
+	    colour_classify(*img) != COLOUR_OTHER)
+		return 0;
+	if (colour_to_srgb(*img, &c))
+		return -1;
+	VIPS_UNREF(*img);
+	*img = c;
+	return 0;
+}
 
 static bool
 all_jpeg(const struct ipc_job *job, uint32_t nout)
@@ -951,6 +1002,8 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	double t0 = now_ms();
 	VipsSource *source = NULL;
 	VipsImage *header = NULL, *thumb = NULL, *srgb = NULL, *decoded = NULL;
+	VipsImage *managed = NULL;
+	enum colour_kind kind = COLOUR_NONE;
 	struct out_tmp tmps[IPC_MAX_OUTPUTS];
 	struct plan plans[IPC_MAX_OUTPUTS];
 	uint8_t head[SNIFF_HEAD];
@@ -1096,6 +1149,8 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 		    "access", VIPS_ACCESS_SEQUENTIAL,
 		    "fail_on", VIPS_FAIL_ON_ERROR, NULL);
 		if (rc == 0)
+			rc = import_cmyk(&header);
+		if (rc == 0)
 			rc = vips_thumbnail_image(header, &thumb, dw,
 			    "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
 			    NULL);
@@ -1144,6 +1199,8 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 			    "access", VIPS_ACCESS_SEQUENTIAL,
 			    "fail_on", VIPS_FAIL_ON_ERROR, NULL);
 		if (rc == 0)
+			rc = import_cmyk(&loaded);
+		if (rc == 0)
 			rc = vips_thumbnail_image(loaded, &thumb, dw,
 			    "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
 			    NULL);
@@ -1155,6 +1212,21 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	 * stop) per image: 25% of the CPU on small files. */
 	bool direct = nout == 1 && plans[0].cw == plans[0].rw &&
 	    plans[0].ch == plans[0].rh;
+	/* An embedded profile (CMYK with its own is sRGB already, see
+	 * import_cmyk): none or sRGB costs nothing; grey becomes sRGB
+	 * here, on the shrunk image, before to_srgb8 would take its numbers
+	 * as sRGB's; an RGB one is converted (or kept) per output, after
+	 * the resize. */
+	if (rc == 0)
+		kind = colour_classify(thumb);
+	if (rc == 0 && kind == COLOUR_OTHER) {
+		if ((rc = colour_to_srgb(thumb, &managed)) == 0) {
+			VIPS_UNREF(thumb);
+			thumb = managed;
+			managed = NULL;
+			kind = COLOUR_SRGB;
+		}
+	}
 	if (rc != 0 || to_srgb8(thumb, &srgb) != 0 ||
 	    (decoded = direct ? g_object_ref(srgb) :
 	    vips_image_copy_memory(srgb)) == NULL) {
@@ -1188,7 +1260,7 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 	}
 	for (uint32_t k = 0; k < nout; k++) {
 		int i = order[k];
-		if (render_one(decoded, direct ? nick : NULL, job, out_root,
+		if (render_one(decoded, kind, direct ? nick : NULL, job, out_root,
 		    (int64_t)st.st_size, &job->outputs[i], &plans[i],
 		    &tmps[i], res) != 0)
 			goto out;
@@ -1220,6 +1292,7 @@ out:
 		close(out_root);
 	VIPS_UNREF(decoded);
 	VIPS_UNREF(srgb);
+	VIPS_UNREF(managed);
 	VIPS_UNREF(thumb);
 	VIPS_UNREF(header);
 	VIPS_UNREF(source);

@@ -50,6 +50,7 @@ check_jobs_equal(const struct ipc_job *a, const struct ipc_job *b)
 		CHECK(strcmp(x->gravity, y->gravity) == 0);
 		CHECK(x->quality == y->quality);
 		CHECK(x->progressive == y->progressive && x->strip == y->strip);
+		CHECK(x->profile == y->profile);
 	}
 }
 

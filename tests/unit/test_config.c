@@ -274,7 +274,7 @@ static void test_dump(void **state)
 	assert_non_null(strstr(text, "LOG_LEVEL = info    # default\n"));
 	assert_non_null(strstr(text, "[preset thumb] width=300 height=300 "
 	    "fit=inside gravity=centre format=jpeg quality=85 "
-	    "progressive=false strip=true    # default\n"));
+	    "progressive=false strip=true profile=srgb    # default\n"));
 	for (i = 0; text[i] != '\0'; i++)
 		lines += text[i] == '\n';
 	assert_int_equal(lines, config_nkeys() + 1);

@@ -48,6 +48,7 @@ make_job(void)
 		o->quality = (uint8_t)(i + 80);
 		o->progressive = (uint8_t)(i % 2);
 		o->strip = (uint8_t)((i + 1) % 2);
+		o->profile = (uint8_t)(i % 2);
 	}
 	return job;
 }
@@ -83,6 +84,7 @@ assert_jobs_equal(const struct ipc_job *a, const struct ipc_job *b)
 		assert_int_equal(x->quality, y->quality);
 		assert_int_equal(x->progressive, y->progressive);
 		assert_int_equal(x->strip, y->strip);
+		assert_int_equal(x->profile, y->profile);
 	}
 }
 
@@ -564,7 +566,8 @@ test_result_truncated_at_every_length(void **state)
 }
 
 /* A job payload written field by field with the helpers, so single fields
- * can be made invalid. */
+ * can be made invalid; the profile byte comes from crafted_profile. */
+static uint8_t crafted_profile;
 static void
 craft_job(struct ipc_writer *w, uint32_t noutputs, uint32_t written,
     uint8_t fit, uint8_t format, uint8_t progressive, uint8_t strip,
@@ -596,6 +599,7 @@ craft_job(struct ipc_writer *w, uint32_t noutputs, uint32_t written,
 		ipc_put_u8(w, 85);
 		ipc_put_u8(w, progressive);
 		ipc_put_u8(w, strip);
+		ipc_put_u8(w, crafted_profile);
 	}
 	assert_int_equal(w->err, 0);
 }
@@ -634,6 +638,12 @@ test_job_field_validation(void **state)
 	    -EBADMSG);	/* progressive is a bool */
 	assert_int_equal(decode_crafted(2, 2, 0, 0, 0, 2, "centre"),
 	    -EBADMSG);	/* strip is a bool */
+	crafted_profile = 1;	/* keep */
+	assert_int_equal(decode_crafted(2, 2, 0, 0, 0, 0, "centre"), 0);
+	crafted_profile = 2;	/* no such profile mode */
+	assert_int_equal(decode_crafted(2, 2, 0, 0, 0, 0, "centre"),
+	    -EBADMSG);
+	crafted_profile = 0;
 	/* gravity[16]: 15 bytes fit, 16 do not */
 	assert_int_equal(decode_crafted(1, 1, 0, 0, 0, 0, "123456789012345"),
 	    0);
