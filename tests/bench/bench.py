@@ -5,6 +5,7 @@ Started by tests/bench/run.sh (which installs the peers, fetches the corpus
 and builds the C helpers); see tests/bench/README.md for what is measured
 and how.  Standard library only.
 """
+import base64
 import csv
 import ctypes
 import datetime
@@ -39,14 +40,14 @@ BINDIR = ENV.get("BENCH_BIN_DIR") or os.path.join(CACHE, "bin")
 QUICK = ENV.get("BENCH_QUICK", "0") not in ("", "0")
 RUNS = int(ENV.get("BENCH_RUNS") or (1 if QUICK else 3))
 N = int(ENV.get("BENCH_N") or os.cpu_count() or 1)
-WORKLOADS = (ENV.get("BENCH_WORKLOADS") or "A,B,C,F,D,E").upper().split(",")
+WORKLOADS = (ENV.get("BENCH_WORKLOADS") or "A,B,C,F,P,D,E").upper().split(",")
 # workload E sizes
 E_BURST = int(ENV.get("BENCH_E_BURST") or (2000 if QUICK else 20000))
 E_RESTART = int(ENV.get("BENCH_E_RESTART") or (10000 if QUICK else 100000))
 E_SIZE = ENV.get("BENCH_E_SIZE", "160x120")
 D_DROPS = int(ENV.get("BENCH_D_DROPS") or (10 if QUICK else 50))
 D_GAP_S = float(ENV.get("BENCH_D_GAP_MS", "300")) / 1000
-# BENCH_QUICK: B and C (and the per-format subsets) on a slice of the corpus
+# BENCH_QUICK: C, the per-format subsets and P on a slice of the corpus
 SUBSET_MAX = int(ENV.get("BENCH_SUBSET_MAX") or (8 if QUICK else 0))
 # Workload B costs six passes per peer: it runs on every third image of the
 # corpus (24 of the 72 wallpapers) unless BENCH_B_MAX says otherwise (0 = all).
@@ -598,6 +599,7 @@ class Results:
         self.notes = []
         self.targets = []      # (name, ok, measured text)
         self.formats = []      # per-format rows
+        self.profiles = []     # workload P rows
         self.extra = {}
 
     def add(self, workload, peer, label, nimg, runs, note=""):
@@ -725,6 +727,15 @@ def write_outputs(meta):
         for r in R.formats:
             w.writerow({k: ("" if r.get(k) is None else r[k]) for k in fcols})
 
+    pcols = ["set", "images", "peer", "profile", "wall_s", "images_per_s", "wall_vs_none",
+             "cpu_s", "cpu_vs_none", "worker_ms_per_image", "worker_ms_vs_none"]
+    if R.profiles:
+        with open(os.path.join(OUT, "profiles.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=pcols)
+            w.writeheader()
+            for r in R.profiles:
+                w.writerow({k: ("" if r.get(k) is None else r[k]) for k in pcols})
+
     md = ["# thumbwatch benchmark", "",
           "Machine: %s  " % meta["machine"],
           "Date: %s; runs per figure: %d (median)%s; load average at start %.2f  " % (
@@ -741,6 +752,18 @@ def write_outputs(meta):
                md_table(R.formats, fcols, ["subset", "images", "peer", "procs",
                                            "wall median s", "images/s",
                                            "peer/thumbwatch", "CPU s"]), ""]
+    if R.profiles:
+        md += ["## Workload P: embedded colour profiles", "",
+               "The same JPEGs three ways, re-encoded alike by libvips (q90): no profile, "
+               "converted to Display P3 with its profile embedded (thumbwatch converts to "
+               "sRGB), and libvips' sRGB profile embedded (thumbwatch does no colour work). "
+               "`/ none` is the set's median divided by the no-profile set's: the cost of "
+               "the profile.  Worker ms is the sum of the `ms` of the `done` lines (the "
+               "workers' own time, without start-up).", "",
+               md_table(R.profiles, pcols, ["set", "images", "peer", "profile",
+                                            "wall median s", "images/s", "wall / none",
+                                            "CPU s", "CPU / none", "worker ms/image",
+                                            "worker ms / none"]), ""]
     if R.extra:
         md += ["## Latency and scale", ""]
         for k, v in R.extra.items():
@@ -945,6 +968,185 @@ def run_formats(files):
             log("  %-5s %-26s x%d %.2f s" % (name, peer, procs, wall))
         if not KEEP:
             shutil.rmtree(indir, ignore_errors=True)
+
+
+# --- P: embedded colour profiles -------------------------------------------
+
+# Red colorant (D50 X) of the profiles a variant must carry: libvips' own
+# sRGB (0.4361) and Display P3 (0.5151).
+P_RED_X = {"srgb": 0.4361, "p3": 0.5151}
+P_SETS = [  # (set, profile, vips icc_transform target, save options)
+    ("none", "none", "srgb", "[Q=90,strip]"),
+    ("p3", "Display P3", "p3", "[Q=90]"),
+    ("srgb", "libvips sRGB", "srgb", "[Q=90]"),
+]
+
+
+def icc_red_x(path):
+    """X of the rXYZ tag of path's embedded ICC profile (vipsheader), or
+    None when it carries no profile."""
+    out = subprocess.run(["vipsheader", "-f", "icc-profile-data", path],
+                         capture_output=True, env=CHILD_ENV)
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    try:
+        blob = base64.b64decode(out.stdout)
+        for i in range(struct.unpack_from(">I", blob, 128)[0]):
+            sig, off, _ = struct.unpack_from(">4sII", blob, 132 + 12 * i)
+            if sig == b"rXYZ":
+                return struct.unpack_from(">i", blob, off + 8)[0] / 65536
+    except (ValueError, struct.error):
+        pass
+    return float("nan")
+
+
+def profile_sets(jpgs):
+    """Each JPEG three ways, made once by libvips and cached beside the
+    corpus: sRGB pixels (the file's own profile applied, sRGB assumed
+    without one, grey made RGB) saved with no profile and with libvips' sRGB profile, and
+    the same converted to Display P3 with the P3 profile.  Each variant is
+    checked to carry (or not) the profile it should before it is kept."""
+    base = os.path.join(CACHE, "profiles-q90")
+    sets = {name: [] for name, _, _, _ in P_SETS}
+    for name, _, target, opts in P_SETS:
+        d = os.path.join(base, name)
+        mkdirs(d)
+        for f in jpgs:
+            dst = os.path.join(d, os.path.basename(f))
+            if not os.path.exists(dst):
+                tmp, rgb = dst + ".part.jpg", dst + ".part.v"
+                # grey JPEGs (three in the corpus) become RGB first: an sRGB
+                # input profile does not fit one band
+                for argv in (["vips", "colourspace", f, rgb, "srgb"],
+                             ["vips", "icc_transform", rgb, tmp + opts, target,
+                              "--input-profile", "srgb", "--embedded"]):
+                    r = subprocess.run(argv, env=CHILD_ENV, capture_output=True, text=True)
+                    if r.returncode != 0:
+                        sys.exit("bench: P: %s failed: %s" % (shlex.join(argv),
+                                                              r.stderr.strip()))
+                os.unlink(rgb)
+                x = icc_red_x(tmp)
+                want = P_RED_X.get(target) if name != "none" else None
+                if (x is None) != (want is None) or (want is not None and
+                                                     not abs(x - want) < 0.002):
+                    os.unlink(tmp)
+                    sys.exit("bench: P: %s should carry the %s profile, red X is %s"
+                             % (tmp, name, x))
+                os.rename(tmp, dst)
+            sets[name].append(dst)
+    return sets
+
+
+def run_profiles(files):
+    """thumbwatch once (N workers, workload A's preset) on the three sets,
+    interleaved run by run; vipsthumbnail --export-profile srgb on the P3
+    and no-profile sets for reference."""
+    presets = PRESETS["A"]
+    ini = tw_ini(os.path.join(WORK, "P.ini"), presets)
+    jpgs = [f for f in files if fmt_of(f) == "jpg"]
+    if SUBSET_MAX:
+        jpgs = jpgs[::max(1, len(jpgs) // SUBSET_MAX)][:SUBSET_MAX]
+    if not jpgs:
+        R.notes.append("P: no JPEGs in the corpus")
+        return
+    log("  P: %d JPEGs, variants cached in %s" % (len(jpgs), os.path.join(CACHE, "profiles-q90")))
+    sets = profile_sets(jpgs)
+    own = sum(1 for f in jpgs if icc_red_x(f) is not None)
+    logs = os.path.join(WORK, "logs")
+    outdir = os.path.join(WORK, "P-out")
+    q = shlex.quote
+    prof_of = {n: p for n, p, _, _ in P_SETS}
+    # for reference, the JPEGs as the corpus ships them (other encoders,
+    # qualities, progressive files: not comparable with the three sets)
+    sets["shipped"] = jpgs
+    prof_of["shipped"] = "as shipped (%d of %d carry a profile)" % (
+        own, len(jpgs))
+    variants = []   # (key, set, profile, peer, callable)
+    for name in [n for n, _, _, _ in P_SETS] + ["shipped"]:
+        prof = prof_of[name]
+        indir = os.path.join(WORK, "P-%s-in" % name)
+        fresh(indir)
+        for f in sets[name]:
+            link_or_copy(f, os.path.join(indir, os.path.basename(f)))
+        variants.append(("tw_" + name, name, prof, "thumbwatch once", lambda i=indir, n=name:
+                         tw_once(ini, i, outdir, os.path.join(WORK, "P-%s-once.log" % n), N,
+                                 os.path.join(logs, "P-%s-once.stderr" % n))))
+    if VIPSTHUMB:
+        for name in ("none", "p3"):
+            vparts = [write_list(os.path.join(WORK, "P-%s.vt%d" % (name, i)), pt, nul=True)
+                      for i, pt in enumerate(parts(sets[name], N))]
+            cmd = " & ".join(
+                "xargs -0 -a %s %s -s %s --export-profile srgb -o %s" % (
+                    q(pl), q(VIPSTHUMB), q("300x300>"),
+                    q("%s/%%s_thumb.jpg[Q=85,strip]" % outdir)) for pl in vparts) + " & wait"
+            variants.append(("vt_" + name, name, prof_of[name],
+                             "vipsthumbnail --export-profile srgb, N procs",
+                             lambda c=cmd, n=name: sh(c, os.path.join(logs, "P-vt-%s.log" % n))))
+    res = {v[0]: [] for v in variants}
+    for run in range(RUNS):
+        log("  P run %d/%d (load %.2f)" % (run + 1, RUNS, loadavg()))
+        k = run % len(variants)      # rotate the order run by run
+        for key, name, _, _, fn in variants[k:] + variants[:k]:
+            def go(fn=fn):
+                fresh(outdir)
+                return fn()
+            r = measured(go)
+            made = len(os.listdir(outdir))
+            if key.startswith("tw_") and r["done"] != len(jpgs):
+                r["rc"] = r["rc"] or 1
+            if made < len(jpgs):
+                r["rc"] = r["rc"] or 1
+            if r["rc"]:
+                R.notes.append("P %s run %d: rc %d, %d of %d outputs"
+                               % (key, run + 1, r["rc"], made, len(jpgs)))
+            res[key].append(r)
+            log("    %-8s %.2f s, CPU %.2f s" % (key, r["wall"], r["cpu"]))
+    med = {}
+    for key, name, prof, peer, _ in variants:
+        good = [r for r in res[key] if r.get("rc", 0) == 0]
+        if not good:
+            R.notes.append("P %s %s: every run failed" % (peer, name))
+            continue
+        m = {"wall": statistics.median(r["wall"] for r in good),
+             "cpu": statistics.median(r["cpu"] for r in good)}
+        if key.startswith("tw_"):
+            m["wms"] = statistics.median(r["worker_ms_sum"] for r in good) / len(jpgs)
+        med[key] = m
+    for key, name, prof, peer, _ in variants:
+        m = med.get(key)
+        if m is None:
+            continue
+        ref = med.get(key[:3] + "none") if name != "shipped" else None
+
+        def ratio(field):
+            return round(m[field] / ref[field], 2) if ref and ref.get(field) else None
+        row = {"set": name, "images": len(jpgs), "peer": peer, "profile": prof,
+               "wall_s": round(m["wall"], 3), "images_per_s": round(len(jpgs) / m["wall"], 2),
+               "wall_vs_none": ratio("wall"), "cpu_s": round(m["cpu"], 2),
+               "cpu_vs_none": ratio("cpu"),
+               "worker_ms_per_image": round(m["wms"], 1) if "wms" in m else None,
+               "worker_ms_vs_none": ratio("wms") if "wms" in m else None}
+        R.profiles.append(row)
+        note = "profile: %s" % prof
+        if name not in ("none", "shipped") and row["wall_vs_none"] is not None:
+            note += "; / none: wall %.2fx, CPU %.2fx" % (row["wall_vs_none"],
+                                                         row["cpu_vs_none"])
+            if row["worker_ms_vs_none"] is not None:
+                note += ", worker ms %.2fx" % row["worker_ms_vs_none"]
+        R.add("P", key, "%s: %s" % (peer, name), len(jpgs), res[key], note=note)
+        log("  P %-5s %-44s %.2f s, CPU %.2f s%s" % (
+            name, peer, m["wall"], m["cpu"],
+            "" if name == "none" or row["wall_vs_none"] is None else
+            " (/ none: wall %.2fx, CPU %.2fx)" % (row["wall_vs_none"], row["cpu_vs_none"])))
+    R.notes.append("P ran on %d of the corpus' %d JPEGs (%d of them carry a profile of their "
+                   "own, applied when the variants were made), re-encoded by libvips at q90 "
+                   "into the three sets (cached in %s); the shipped row is the same JPEGs "
+                   "as the corpus has them, for reference" % (
+                       len(jpgs), sum(1 for f in files if fmt_of(f) == "jpg"), own,
+                       os.path.join(CACHE, "profiles-q90")))
+    if not KEEP:
+        for name in prof_of:
+            shutil.rmtree(os.path.join(WORK, "P-%s-in" % name), ignore_errors=True)
 
 
 # --- D: latency ------------------------------------------------------------
@@ -1358,6 +1560,9 @@ def main():
         elif wl == "F":
             log("bench: workload A per format")
             run_formats(files)
+        elif wl == "P":
+            log("bench: workload P (embedded colour profiles)")
+            run_profiles(files)
         elif wl == "D":
             log("bench: workload D (latency, %d drops)" % D_DROPS)
             run_latency(files)
@@ -1376,7 +1581,8 @@ def main():
     md = write_outputs(meta)
     print()
     print("\n".join(md))
-    log("bench: wrote %s/results.md, results.csv, formats.csv, results.png in %.0f s" % (
+    log("bench: wrote %s/results.md, results.csv, formats.csv, profiles.csv, results.png "
+        "in %.0f s" % (
         os.path.relpath(OUT, REPO), time.monotonic() - t_start))
     if not KEEP:
         shutil.rmtree(WORK, ignore_errors=True)

@@ -10,7 +10,8 @@
 #   BENCH_QUICK=1       small counts, one run each (about 5 minutes)
 #   BENCH_RUNS=3        runs per figure (median)
 #   BENCH_N=<nproc>     processes for every peer and thumbwatch workers
-#   BENCH_WORKLOADS=A,B,C,F,D,E   which parts run (F = A per format)
+#   BENCH_WORKLOADS=A,B,C,F,P,D,E which parts run (F = A per format,
+#                       P = embedded colour profiles)
 #   BENCH_E_BURST, BENCH_E_RESTART, BENCH_D_DROPS, BENCH_E_SIZE   scale knobs
 #   BENCH_KEEP=1        keep build/bench/work (inputs, outputs, logs)
 set -eu
