@@ -74,7 +74,13 @@ struct batch_decision {
  *  - whole pool idle: dispatch now (a lone file never waits);
  *  - a full batch available, or the oldest waited wait_ms: dispatch now;
  *  - otherwise wait the rest of wait_ms.
- * take = min(batch_size, ceil(queued / idle)), at least 1. */
+ * take: 1 while queued is below batch_tail() (the tail: one file at a
+ * time, so no core idles at the end while another works through a
+ * batch); above it min(batch_size, ceil(queued / idle)), at least 1. */
+/* The queue length below which files go one at a time: 2 x batch_size x
+ * total workers (batch_size and total below 1 count as 1). */
+size_t batch_tail(size_t batch_size, int total);
+
 struct batch_decision batch_decide(const struct batch_policy *pol,
     size_t queued, int idle, int total, uint64_t oldest_wait_ms);
 

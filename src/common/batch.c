@@ -247,6 +247,18 @@ batch_queue_remove(struct batch_queue *q, const char *rel)
 	return 1;
 }
 
+/* Where the tail starts: two full batches for every worker.  Above it
+ * batches save IPC round trips; below it the round trip (well under a
+ * millisecond) is small next to one image (tens to hundreds), and what
+ * matters is that no core idles while another still holds queued files. */
+size_t
+batch_tail(size_t batch_size, int total)
+{
+	size_t bs = batch_size > 0 ? batch_size : 1;
+
+	return 2 * bs * (size_t)(total > 0 ? total : 1);
+}
+
 struct batch_decision
 batch_decide(const struct batch_policy *pol, size_t queued, int idle,
     int total, uint64_t oldest_wait_ms)
@@ -257,12 +269,22 @@ batch_decide(const struct batch_policy *pol, size_t queued, int idle,
 	if (queued == 0 || idle <= 0)
 		return d;
 	bs = pol->batch_size > 0 ? (size_t)pol->batch_size : 1;
-	/* ceil(queued / idle): spread what is there over every idle worker
-	 * instead of giving the first one a full batch. */
-	per = queued / (size_t)idle + (queued % (size_t)idle != 0);
-	d.take = (int)(per < bs ? per : bs);
-	if (d.take < 1)
+	if (total < idle)
+		total = idle;
+	if (queued < batch_tail(bs, total)) {
+		/* The tail: one file at a time, so the last worker to finish
+		 * is at most one file behind the others instead of a whole
+		 * batch (the backlog is sorted biggest first: a batch at the
+		 * end can be the four dearest files while a core idles). */
 		d.take = 1;
+	} else {
+		/* ceil(queued / idle): spread what is there over every idle
+		 * worker instead of giving the first one a full batch. */
+		per = queued / (size_t)idle + (queued % (size_t)idle != 0);
+		d.take = (int)(per < bs ? per : bs);
+		if (d.take < 1)
+			d.take = 1;
+	}
 	if (idle >= total || queued >= bs || pol->wait_ms <= 0 ||
 	    oldest_wait_ms >= (uint64_t)pol->wait_ms)
 		return d;

@@ -371,6 +371,13 @@ on_file(void *ud, const char *rel, enum watcher_why why)
 	uint64_t before = outcomes(d) + d->q.len;
 	bool counted;
 
+	/* once ignores events (it makes what the tree held when it started),
+	 * but a file its first walk held to settle and whose writer then
+	 * closed it was found by that walk: without this it would be
+	 * dropped with no outcome line. */
+	if (d->mode == DAEMON_ONCE && why == WATCHER_EVENT &&
+	    batch_queue_contains(&d->settle_counted, rel))
+		why = WATCHER_SCAN;
 	pickup(d, rel, why);
 	if (d->mode != DAEMON_ONCE)
 		return;

@@ -25,6 +25,7 @@
 #include "timeutil.h"
 #include "watcher.h"
 #include "watchtab.h"
+#include "writers.h"
 
 #define INOTIFY_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | \
     IN_CREATE | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
@@ -207,9 +208,11 @@ consider_file(struct watcher *w, const char *rel, const struct stat *st,
 
 	mt = (uint64_t)st->st_mtim.tv_sec * 1000 +
 	    (uint64_t)st->st_mtim.tv_nsec / 1000000;
-	/* Recently written: it may still be open for writing. */
+	/* Recently written: it may still be open for writing.  When the
+	 * kernel can say nobody has it open for writing (a read lease), it
+	 * goes on now; when it cannot tell, the mtime must settle. */
 	if (S_ISREG(st->st_mode) && mt + (uint64_t)w->cfg->settle_ms > now &&
-	    mt <= now + 1000) {
+	    mt <= now + 1000 && writers_none(w->root_fd, rel) != 0) {
 		settle_add(w, rel, mt + (uint64_t)w->cfg->settle_ms);
 		stats->settling++;
 		if (w->cb.on_held)

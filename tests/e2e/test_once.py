@@ -2,8 +2,9 @@
 
 import re
 
-from conftest import (TIMEOUT, empty_env, image_info, make_jpeg, make_png, parse_log,
-                      run_tw, temp_leftovers, tree, write_file, write_ini)
+from conftest import (SCALE, TIMEOUT, empty_env, fmt_events, image_info, make_jpeg,
+                      make_png, parse_log, run_tw, temp_leftovers, tree, write_file,
+                      write_ini)
 
 
 def once(tmp_path, extra=(), env=None):
@@ -183,3 +184,83 @@ def test_once_names_ten_failed_files_then_a_count(tmp_path):
     assert r.returncode == 1 and summary(err) == (0, 0, 13), err
     named = [ln.strip() for ln in err.splitlines() if ln.startswith("  ")]
     assert len(named) == 11 and named[-1] == "and 3 more", err
+
+
+def _ts(e):
+    import datetime
+    return datetime.datetime.strptime(
+        e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_once_fresh_files_nobody_writes_go_at_once(tmp_path):
+    """Files copied in a moment ago, closed by their writer: the start-up
+    walk asks the kernel (a read lease) and queues them at once instead of
+    holding them SETTLE_MS."""
+    inp = tmp_path / "in"
+    n = 12
+    for i in range(n):
+        make_jpeg(inp / f"f{i:02d}.jpg", 320, 240)
+    r, err = once(tmp_path, ["--settle-ms", "60000"])
+    assert r.returncode == 0, err
+    assert summary(err) == (n, 0, 0), err
+    ev = parse_log(tmp_path / "tw.log", allow_partial=False)
+    scan = [e for e in ev if e["event"] == "scan"]
+    assert scan and scan[0].get("settling", 0) == 0 and \
+        scan[0]["queued"] == n, scan
+
+
+def test_once_file_open_for_writing_is_held_until_closed(tmp_path):
+    """A file still open for writing while the walk runs is held (settling
+    1), with the others queued at once, and is done only after its writer
+    closes it (SETTLE_MS is long here: the close is what lets it go)."""
+    import subprocess
+    import time
+    from conftest import BIN, clean_env, jpeg_bytes
+    inp = tmp_path / "in"
+    for i in range(3):
+        make_jpeg(inp / f"ok{i}.jpg", 320, 240)
+    data = jpeg_bytes(640, 480)
+    f = open(inp / "slow.jpg", "wb")
+    f.write(data[:len(data) // 2])
+    f.flush()
+    ini = write_ini(tmp_path / "tw.ini", "")
+    log = tmp_path / "tw.log"
+    p = subprocess.Popen(
+        [BIN, "once", "--config", str(ini), "--env-file",
+         str(empty_env(tmp_path)), "--input-dir", str(inp), "--output-dir",
+         str(tmp_path / "out"), "--log-file", str(log), "--workers", "2",
+         "--settle-ms", str(int(4000 * SCALE))],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            ev = parse_log(log) if log.exists() else []
+            if len([e for e in ev if e["event"] == "done"]) == 3:
+                break
+            time.sleep(0.05)
+        ev = parse_log(log)
+        scan = [e for e in ev if e["event"] == "scan"]
+        assert scan and scan[0]["settling"] == 1 and \
+            scan[0]["queued"] == 3, scan
+        assert sorted(e["file"] for e in ev if e["event"] == "done") == \
+            ["ok0.jpg", "ok1.jpg", "ok2.jpg"], fmt_events(ev)
+        assert p.poll() is None, "once ended with a file still open"
+        f.write(data[len(data) // 2:])
+        f.flush()
+        closed = time.time()
+        f.close()
+        out, err = p.communicate(timeout=2 * TIMEOUT)
+    finally:
+        if not f.closed:
+            f.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err.decode(errors="replace")
+    ev = parse_log(log, allow_partial=False)
+    slow = [e for e in ev if e.get("file") == "slow.jpg" and
+            e["event"] in ("done", "failed", "skipped")]
+    assert [e["event"] for e in slow] == ["done"], fmt_events(ev)
+    assert _ts(slow[0]) >= closed - 0.05, (slow[0], closed)

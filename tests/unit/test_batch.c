@@ -359,29 +359,104 @@ test_policy_table(void **state)
 	/* a lone file with an idle pool goes at once */
 	assert_decide(8, 200, 1, 4, 4, 0, 1, 0);
 	assert_decide(8, 200, 1, 1, 1, 0, 1, 0);
-	/* spreading over an idle pool: ceil(queued / idle) */
-	assert_decide(8, 200, 10, 4, 4, 0, 3, 0);
-	assert_decide(8, 200, 8, 4, 4, 0, 2, 0);
+	/* the tail (queued < 2 x 8 x 4 = 64): one file at a time */
+	assert_decide(8, 200, 10, 4, 4, 0, 1, 0);
+	assert_decide(8, 200, 8, 4, 4, 0, 1, 0);
 	assert_decide(8, 200, 3, 4, 4, 0, 1, 0);
-	assert_decide(8, 200, 100, 4, 4, 0, 8, 0);	/* capped */
-	/* partially busy pool: a short batch waits the rest of wait_ms */
+	assert_decide(8, 200, 63, 4, 4, 0, 1, 0);
+	/* a long queue: batches, spread over an idle pool, capped */
+	assert_decide(8, 200, 64, 4, 4, 0, 8, 0);
+	assert_decide(8, 200, 100, 4, 4, 0, 8, 0);
+	assert_decide(8, 200, 100, 1, 4, 0, 8, 0);
+	/* partially busy pool: a short queue waits the rest of wait_ms */
 	assert_decide(8, 200, 1, 1, 4, 0, 0, 200);
 	assert_decide(8, 200, 5, 2, 4, 50, 0, 150);
 	assert_decide(8, 200, 7, 1, 4, 199, 0, 1);
-	/* ... until the oldest has waited wait_ms */
-	assert_decide(8, 200, 5, 2, 4, 200, 3, 0);
-	assert_decide(8, 200, 5, 2, 4, 100000, 3, 0);
-	/* ... or a full batch is there */
-	assert_decide(8, 200, 8, 1, 4, 0, 8, 0);
-	assert_decide(8, 200, 9, 2, 4, 0, 5, 0);
+	/* ... until the oldest has waited wait_ms, then one at a time */
+	assert_decide(8, 200, 5, 2, 4, 200, 1, 0);
+	assert_decide(8, 200, 5, 2, 4, 100000, 1, 0);
+	/* ... or a batch's worth is there: no wait, still the tail */
+	assert_decide(8, 200, 8, 1, 4, 0, 1, 0);
+	assert_decide(8, 200, 9, 2, 4, 0, 1, 0);
 	assert_decide(8, 200, 1000, 3, 4, 0, 8, 0);
 	/* no wait configured */
 	assert_decide(8, 0, 1, 1, 4, 0, 1, 0);
 	/* degenerate batch size: still at least one */
 	assert_decide(0, 200, 5, 4, 4, 0, 1, 0);
 	assert_decide(1, 200, 5, 1, 4, 0, 1, 0);
+	assert_decide(1, 200, 500, 4, 4, 0, 1, 0);
 	/* more idle than total (caller bug): treated as idle pool */
 	assert_decide(8, 200, 2, 5, 4, 0, 1, 0);
+	assert_decide(8, 200, 80, 5, 4, 0, 8, 0);	/* tail 2x8x5 = 80 */
+	/* the defaults (BATCH_SIZE 4, BATCH_WAIT_MS 50), 2 workers: batches
+	 * of 4 down to 16 queued, then singles */
+	assert_decide(4, 50, 72, 2, 2, 0, 4, 0);
+	assert_decide(4, 50, 16, 1, 2, 0, 4, 0);
+	assert_decide(4, 50, 15, 1, 2, 0, 1, 0);
+	assert_decide(4, 50, 15, 2, 2, 0, 1, 0);
+	assert_decide(4, 50, 2, 1, 2, 1000, 1, 0);
+}
+
+static void
+test_tail_threshold(void **state)
+{
+	(void)state;
+	assert_int_equal(batch_tail(4, 2), 16);
+	assert_int_equal(batch_tail(8, 4), 64);
+	assert_int_equal(batch_tail(1, 1), 2);
+	assert_int_equal(batch_tail(0, 0), 2);	/* both count as 1 */
+	assert_int_equal(batch_tail(4, -3), 8);
+}
+
+/* A backlog sorted biggest first, two workers, each handed what the
+ * policy says whenever it is idle (old: batches of bs all the way, spread
+ * over the idle workers).  Returns when the last worker finishes; *gap is
+ * how long the other one idled before that. */
+static uint64_t
+simulate(const uint64_t *cost, size_t n, int bs, bool old, uint64_t *gap)
+{
+	struct batch_policy pol = { bs, 0 };
+	struct batch_decision d;
+	uint64_t busy_until[2] = { 0, 0 }, now;
+	size_t next = 0, per;
+	int w, k, idle;
+
+	while (next < n) {
+		w = busy_until[0] <= busy_until[1] ? 0 : 1;
+		now = busy_until[w];
+		idle = (busy_until[0] <= now) + (busy_until[1] <= now);
+		if (old) {
+			per = (n - next + (size_t)idle - 1) / (size_t)idle;
+			d.take = (int)(per < (size_t)bs ? per : (size_t)bs);
+		} else {
+			d = batch_decide(&pol, n - next, idle, 2, 1000);
+		}
+		assert_true(d.take >= 1);
+		for (k = 0; k < d.take && next < n; k++)
+			busy_until[w] += cost[next++];
+	}
+	*gap = busy_until[0] > busy_until[1] ? busy_until[0] - busy_until[1] :
+	    busy_until[1] - busy_until[0];
+	return busy_until[0] > busy_until[1] ? busy_until[0] : busy_until[1];
+}
+
+static void
+test_tail_keeps_both_busy(void **state)
+{
+	uint64_t cost[40], end_old, end_new, gap_old, gap_new;
+	size_t i;
+
+	(void)state;
+	/* sizes falling from 600 to 30: what biggest-first leaves */
+	for (i = 0; i < 40; i++)
+		cost[i] = 600 - 15 * i - (i % 3) * 5;
+	end_old = simulate(cost, 40, 4, true, &gap_old);
+	end_new = simulate(cost, 40, 4, false, &gap_new);
+	/* the tail goes one by one: the other worker idles at most one
+	 * tail file (the 16th from the end is the dearest of them) */
+	assert_true(gap_new <= cost[40 - 16]);
+	assert_true(end_new <= end_old);
+	assert_true(gap_new < gap_old);
 }
 
 static void
@@ -469,6 +544,8 @@ main(void)
 		cmocka_unit_test(test_growth_past_10000),
 		cmocka_unit_test(test_random_against_model),
 		cmocka_unit_test(test_policy_table),
+		cmocka_unit_test(test_tail_threshold),
+		cmocka_unit_test(test_tail_keeps_both_busy),
 		cmocka_unit_test(test_sort_heaviest_first_stable),
 		cmocka_unit_test(test_sort_heaviest_100000),
 	};
