@@ -161,6 +161,36 @@ def test_wide_gamut_sources_match_srgb_original(space, photo, reference,
                        reference)
 
 
+def nclx_avif(png, out, cicp):
+    """png (no profile) as an AVIF whose colours are told only by an nclx
+    box of cicp (primaries/transfer/matrix), as Android phones write."""
+    subprocess.run(["avifenc", "-y", "444", "--min", "0", "--max", "4",
+                    "-s", "8", "--cicp", cicp, "--ignore-icc", png, out],
+                   check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("space,cicp", [("p3", "12/13/6"),
+                                        ("srgb", "1/13/6")])
+def test_nclx_without_icc(space, cicp, photo, reference, tmp_path):
+    """An AVIF with Display P3 primaries (12) and the sRGB transfer (13)
+    in an nclx box and no ICC profile is converted as if it carried the
+    Display P3 profile (libvips 8.14 alone takes its numbers as sRGB's:
+    the mean's red 7.7/255 off); one with BT.709 primaries is left
+    alone."""
+    if shutil.which("avifenc") is None:
+        pytest.skip("avifenc missing (apt-get install libavif-bin)")
+    (tmp_path / "in").mkdir()
+    vips("icc_transform", photo / "photo.v", tmp_path / "w.v", space,
+         "--input-profile", "srgb")
+    vips("pngsave", tmp_path / "w.v", tmp_path / "w.png", "--strip")
+    assert not has_profile(tmp_path / "w.png")
+    out = tmp_path / "in" / "nclx.avif"
+    nclx_avif(tmp_path / "w.png", out, cicp)
+    assert not has_profile(out)
+    once(tmp_path)
+    assert_matches(tmp_path / "out" / "nclx_thumb.jpg", reference)
+
+
 def test_16bit_png_with_profile(photo, reference, tmp_path):
     vips("icc_transform", photo / "photo.v", tmp_path / "w16.v", "p3",
          "--input-profile", "srgb", "--depth", "16")
