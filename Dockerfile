@@ -14,7 +14,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential pkg-config xxd libvips-dev libuv1-dev libinih-dev \
-        libmicrohttpd-dev libhiredis-dev zlib1g-dev liblcms2-dev \
+        libmicrohttpd-dev libhiredis-dev zlib1g-dev liblcms2-dev libheif-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile VERSION ./
@@ -25,7 +25,8 @@ RUN make -j"$(nproc)" CFLAGS='-O2' \
 
 # ---- run -----------------------------------------------------------------
 FROM debian:bookworm-slim
-# Only what `ldd thumbwatch` names (libvips brings its format libraries).
+# Only what `ldd thumbwatch` names (libvips brings its format libraries,
+# libheif1 among them: thumbwatch reads HEIF nclx boxes with it too).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libvips42 liblcms2-2 libuv1 libinih1 libmicrohttpd12 libhiredis0.14 \

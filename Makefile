@@ -1,7 +1,7 @@
 # thumbwatch — see README.md.  `make` builds build/thumbwatch;
 # `make run` and `make test` first install what is missing (Debian).
 
-PKGS     := vips lcms2 libuv inih libmicrohttpd hiredis zlib
+PKGS     := vips lcms2 libheif libuv inih libmicrohttpd hiredis zlib
 CC       ?= cc
 BUILD    ?= build
 CFLAGS   ?= -O2 -g

@@ -20,10 +20,10 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 
 run_pkgs="build-essential pkg-config xxd libvips-dev libuv1-dev libinih-dev
-    libmicrohttpd-dev libhiredis-dev zlib1g-dev liblcms2-dev"
+    libmicrohttpd-dev libhiredis-dev zlib1g-dev liblcms2-dev libheif-dev"
 test_pkgs="$run_pkgs clang libclang-rt-14-dev libvips-tools libcmocka-dev
     jq python3 python3-pytest redis-server redis-tools mandoc man-db systemd
-    colord-data icc-profiles-free libgs-common"
+    colord-data icc-profiles-free libgs-common libavif-bin"
 if [ -n "$list" ]; then
 	if [ "$mode" = run ]; then echo $run_pkgs; else echo $test_pkgs chromium nodejs npm; fi
 	exit 0
@@ -54,7 +54,7 @@ browser_deps() {
 }
 
 need=""
-for pc in vips lcms2 libuv inih libmicrohttpd hiredis zlib; do
+for pc in vips lcms2 libheif libuv inih libmicrohttpd hiredis zlib; do
 	pkg-config --exists "$pc" 2>/dev/null || need=yes
 done
 for cmd in cc pkg-config xxd; do
@@ -72,8 +72,9 @@ pkg-config --exists cmocka 2>/dev/null || need=yes
 # mandoc, man (man-db) and systemd-analyze (systemd): the service tests
 # lint the man pages and verify the systemd unit.  xxd embeds the HTTP
 # page in the binary.  redis-server: the scaling-out tests start their own.
+# avifenc (libavif-bin): test_colour.py's AVIFs told by an nclx box alone.
 for cmd in cc clang vips vipsheader jq python3 pkg-config mandoc man \
-    systemd-analyze xxd redis-server redis-cli; do
+    systemd-analyze xxd redis-server redis-cli avifenc; do
 	command -v "$cmd" >/dev/null 2>&1 || need=yes
 done
 /usr/bin/python3 -c 'import pytest' 2>/dev/null || need=yes

@@ -16,6 +16,7 @@
 #include "beneath.h"
 #include "colour.h"
 #include "fsutil.h"
+#include "nclx.h"
 #include "pathmap.h"
 #include "sniff.h"
 #include "thumb.h"
@@ -877,6 +878,33 @@ import_cmyk(VipsImage **img)
 	return 0;
 }
 
+/* A HEIF or AVIF with no ICC profile whose nclx box names other primaries
+ * than sRGB's (Display P3, BT.2020) and an SDR transfer gets the matching
+ * profile attached, as if embedded: colour.c then converts it like any
+ * other (libvips 8.14 ignores nclx).  Anything unreadable leaves the image
+ * as it was, taken as sRGB.  0 or -1. */
+static int
+attach_nclx(VipsImage **img, int fd, uint64_t size)
+{
+	VipsImage *c = NULL;
+	void *icc;
+	size_t len;
+
+	if (vips_image_get_typeof(*img, VIPS_META_ICC_NAME) ||
+	    (*img)->Bands - (vips_image_hasalpha(*img) ? 1 : 0) != 3 ||
+	    nclx_icc_read(fd, size, &icc, &len) != 0)
+		return 0;
+	if (vips_copy(*img, &c, NULL) != 0) {
+		g_free(icc);
+		return -1;
+	}
+	vips_image_set_blob_copy(c, VIPS_META_ICC_NAME, icc, len);
+	g_free(icc);
+	VIPS_UNREF(*img);
+	*img = c;
+	return 0;
+}
+
 static bool
 all_jpeg(const struct ipc_job *job, uint32_t nout)
 {
@@ -1198,6 +1226,8 @@ thumb_process(const struct ipc_job *job, struct ipc_result *res)
 			rc = vips_call(nick, source, &loaded,
 			    "access", VIPS_ACCESS_SEQUENTIAL,
 			    "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+		if (rc == 0 && format == SNIFF_HEIF)
+			rc = attach_nclx(&loaded, fd, (uint64_t)st.st_size);
 		if (rc == 0)
 			rc = import_cmyk(&loaded);
 		if (rc == 0)

@@ -9,6 +9,8 @@ can write.  Each thumbnail must match the sRGB original's thumbnail: mean
 within 3/255 per channel, and the red patch within dE00 2.
 """
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -159,6 +161,103 @@ def test_wide_gamut_sources_match_srgb_original(space, photo, reference,
     for ext in made:
         assert_matches(tmp_path / "out" / f"{space}_{ext}_thumb.jpg",
                        reference)
+
+
+def nclx_avif(png, out, cicp):
+    """png (no profile) as an AVIF whose colours are told only by an nclx
+    box of cicp (primaries/transfer/matrix), as Android phones write."""
+    subprocess.run(["avifenc", "-y", "444", "--min", "0", "--max", "4",
+                    "-s", "8", "--cicp", cicp, "--ignore-icc", png, out],
+                   check=True, capture_output=True)
+
+
+class HeifError(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_int), ("subcode", ctypes.c_int),
+                ("message", ctypes.c_char_p)]
+
+class EncOpts(ctypes.Structure):   # libheif 1.15's version 4 head
+    _fields_ = [("version", ctypes.c_uint8), ("save_alpha", ctypes.c_uint8),
+                ("macos", ctypes.c_uint8), ("two_colr", ctypes.c_uint8),
+                ("nclx", ctypes.c_void_p), ("no_nclx", ctypes.c_uint8)]
+
+def nclx_heic(rgb, w, h, out, prim, trc, mat):
+    """8-bit RGB bytes as an HEIC whose colours are told only by an nclx
+    box, through libheif itself: heif-enc 1.15 and libvips write no nclx
+    box on HEVC (libheif's macOS workaround, on by default)."""
+    lib = ctypes.CDLL(ctypes.util.find_library("heif") or "libheif.so.1")
+    vp = ctypes.c_void_p
+    for f in ("heif_context_get_encoder_for_format", "heif_image_create",
+              "heif_image_add_plane", "heif_image_set_nclx_color_profile",
+              "heif_encoder_set_lossy_quality", "heif_encoder_set_parameter",
+              "heif_context_encode_image", "heif_context_write_to_file",
+              "heif_nclx_color_profile_set_color_primaries",
+              "heif_nclx_color_profile_set_transfer_characteristics",
+              "heif_nclx_color_profile_set_matrix_coefficients"):
+        getattr(lib, f).restype = HeifError
+    lib.heif_context_alloc.restype = vp
+    lib.heif_nclx_color_profile_alloc.restype = vp
+    lib.heif_encoding_options_alloc.restype = ctypes.POINTER(EncOpts)
+    lib.heif_image_get_plane.restype = ctypes.POINTER(ctypes.c_uint8)
+    lib.heif_image_get_plane.argtypes = [vp, ctypes.c_int,
+                                         ctypes.POINTER(ctypes.c_int)]
+
+    def ok(e):
+        assert e.code == 0, e.message
+
+    ctx = vp(lib.heif_context_alloc())
+    enc, img = vp(), vp()
+    ok(lib.heif_context_get_encoder_for_format(ctx, 1, ctypes.byref(enc)))
+    ok(lib.heif_encoder_set_lossy_quality(enc, 95))
+    lib.heif_encoder_set_parameter(enc, b"chroma", b"444")
+    ok(lib.heif_image_create(w, h, 1, 10, ctypes.byref(img)))
+    ok(lib.heif_image_add_plane(img, 10, w, h, 8))
+    stride = ctypes.c_int()
+    plane = lib.heif_image_get_plane(img, 10, ctypes.byref(stride))
+    for y in range(h):
+        ctypes.memmove(ctypes.addressof(plane.contents) + y * stride.value,
+                       rgb[y * w * 3:(y + 1) * w * 3], w * 3)
+    nclx = vp(lib.heif_nclx_color_profile_alloc())
+    ok(lib.heif_nclx_color_profile_set_color_primaries(nclx, prim))
+    ok(lib.heif_nclx_color_profile_set_transfer_characteristics(nclx, trc))
+    ok(lib.heif_nclx_color_profile_set_matrix_coefficients(nclx, mat))
+    ok(lib.heif_image_set_nclx_color_profile(img, nclx))
+    opts = lib.heif_encoding_options_alloc()
+    assert opts.contents.version >= 4
+    opts.contents.nclx = nclx.value
+    opts.contents.no_nclx = 0
+    ok(lib.heif_context_encode_image(ctx, img, enc, opts, None))
+    ok(lib.heif_context_write_to_file(ctx, str(out).encode()))
+
+
+@pytest.mark.parametrize("ext,space,cicp", [("avif", "p3", "12/13/6"),
+                                            ("avif", "srgb", "1/13/6"),
+                                            ("heic", "p3", "12/13/6")])
+def test_nclx_without_icc(ext, space, cicp, photo, reference, tmp_path):
+    """An AVIF or HEIC with Display P3 primaries (12) and the sRGB
+    transfer (13) in an nclx box and no ICC profile is converted as if it
+    carried the Display P3 profile (libvips 8.14 alone takes its numbers
+    as sRGB's: the mean's red 7.7/255 off); one with BT.709 primaries is
+    left alone."""
+    if ext == "avif" and shutil.which("avifenc") is None:
+        pytest.skip("avifenc missing (apt-get install libavif-bin)")
+    if ext == "heic" and not heif_ok(tmp_path, "heic"):
+        pytest.skip("this libheif has no HEVC encoder")
+    (tmp_path / "in").mkdir()
+    vips("icc_transform", photo / "photo.v", tmp_path / "w.v", space,
+         "--input-profile", "srgb")
+    out = tmp_path / "in" / f"nclx.{ext}"
+    if ext == "avif":
+        vips("pngsave", tmp_path / "w.v", tmp_path / "w.png", "--strip")
+        assert not has_profile(tmp_path / "w.png")
+        nclx_avif(tmp_path / "w.png", out, cicp)
+    else:
+        vips("rawsave", tmp_path / "w.v", tmp_path / "w.raw")
+        prim, trc, mat = (int(x) for x in cicp.split("/"))
+        nclx_heic((tmp_path / "w.raw").read_bytes(), 800, 1000, out, prim,
+                  trc, mat)
+    assert not has_profile(out)
+    once(tmp_path)
+    assert_matches(tmp_path / "out" / "nclx_thumb.jpg", reference)
 
 
 def test_16bit_png_with_profile(photo, reference, tmp_path):
