@@ -27,6 +27,7 @@ deps() {
 	config) echo "src/common/config.c src/common/config_parse.c src/common/config_load.c src/common/cluster.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c src/common/errfmt.c -linih -lz" ;;
 	cluster) echo "src/common/cluster.c src/queue/cluster_reply.c src/common/config.c src/common/config_parse.c src/common/config_load.c src/common/pathmap.c src/common/httputil.c src/common/sniff.c src/common/errfmt.c -linih -lhiredis -lz" ;;
 	multipart) echo "src/common/httputil.c src/common/json.c src/common/sniff.c -lz" ;;
+	nclx) echo "src/worker/nclx.c $(pkg-config --cflags --libs libheif lcms2 glib-2.0)" ;;
 	*) echo "src/common/$1.c" ;;
 	esac
 }
@@ -36,7 +37,7 @@ status=0
 summary=""
 
 # Known harnesses first (reported as skipped when absent), then any other.
-names="ipc pathmap config cluster multipart sniff"
+names="ipc pathmap config cluster multipart sniff nclx"
 for f in tests/fuzz/fuzz_*.c; do
 	[ -e "$f" ] || continue
 	n=${f#tests/fuzz/fuzz_}
