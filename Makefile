@@ -50,7 +50,7 @@ $(BIN): $(BUILD)/obj/cli/main.o $(LIB)
 # A unit test may reach a folder's private header, as libuv's tests do.
 # test_pool spawns the real binary as its workers: THUMBWATCH_TEST_BIN
 # names the one built beside it (THUMBWATCH_BIN overrides it at run time).
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h tests/unit/loop.h $(LIB) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests/unit $(patsubst %,-I%,$(wildcard src/*)) \
 	    -DTHUMBWATCH_TEST_BIN='"$(abspath $(BIN))"' -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 

@@ -17,6 +17,7 @@
  * and checks the loop closes with no handle left.
  */
 #include "unit.h"
+#include "loop.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -76,12 +77,6 @@ static struct {
 	int nlosts;
 	int idles;
 } F;
-
-static uint64_t
-now_ms(void)
-{
-	return uv_hrtime() / 1000000;
-}
 
 /* ---- callbacks ---------------------------------------------------------- */
 
@@ -149,20 +144,7 @@ static const struct pool_hooks CB = { on_result, on_lost, on_idle };
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static void
-wake_cb(uv_timer_t *t)
-{
-	(void)t;	/* only ends a uv_run(UV_RUN_ONCE) */
-}
-
-#define RUN_UNTIL(cond, ms) do {					\
-	uint64_t end_ = now_ms() + (ms);				\
-	while (!(cond) && now_ms() < end_) {				\
-		uv_timer_start(&F.wake, wake_cb, end_ - now_ms(), 0);	\
-		uv_run(&F.loop, UV_RUN_ONCE);				\
-	}								\
-	uv_timer_stop(&F.wake);						\
-} while (0)
+#define RUN_UNTIL(cond, ms) LOOP_RUN_UNTIL(&F.loop, &F.wake, cond, ms)
 
 /* Runs the loop until cond holds; fails the test if it does not within
  * 20 s (a worker under ASan starts slowly). */

@@ -16,6 +16,7 @@
  * close, each reply callback exactly once; the ASan build checks leaks.
  */
 #include "unit.h"
+#include "loop.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,29 +98,10 @@ call_end(int rc)
 /* Wraps a redis_conn_* call: any callback meanwhile is counted. */
 #define CALL(expr) (call_begin(), call_end(expr))
 
-static uint64_t
-now_ms(void)
-{
-	return uv_hrtime() / 1000000;
-}
-
 /* ---- the loop ---------------------------------------------------------- */
 
-static void
-wake_cb(uv_timer_t *t)
-{
-	(void)t;	/* only ends a uv_run(UV_RUN_ONCE) */
-}
-
 /* Runs the loop until cond holds or ms pass. */
-#define RUN_UNTIL(cond, ms) do {					\
-	uint64_t end_ = now_ms() + (ms);				\
-	while (!(cond) && now_ms() < end_) {				\
-		uv_timer_start(&F.wake, wake_cb, end_ - now_ms(), 0);	\
-		uv_run(&F.loop, UV_RUN_ONCE);				\
-	}								\
-	uv_timer_stop(&F.wake);						\
-} while (0)
+#define RUN_UNTIL(cond, ms) LOOP_RUN_UNTIL(&F.loop, &F.wake, cond, ms)
 
 static void
 run_for(uint64_t ms)

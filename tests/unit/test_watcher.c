@@ -20,6 +20,7 @@
  * the watcher and checks the loop closes with no handle left.
  */
 #include "unit.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,12 +66,6 @@ static struct {
 	struct ev evs[MAX_EVS];
 	int nev;
 } F;
-
-static uint64_t
-now_ms(void)
-{
-	return uv_hrtime() / 1000000;
-}
 
 /* ---- callbacks ---------------------------------------------------------- */
 
@@ -183,21 +178,8 @@ dump(void)
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static void
-wake_cb(uv_timer_t *t)
-{
-	(void)t;	/* only ends a uv_run(UV_RUN_ONCE) */
-}
-
 /* Runs the loop until cond holds or ms pass. */
-#define RUN_UNTIL(cond, ms) do {					\
-	uint64_t end_ = now_ms() + (ms);				\
-	while (!(cond) && now_ms() < end_) {				\
-		uv_timer_start(&F.wake, wake_cb, end_ - now_ms(), 0);	\
-		uv_run(&F.loop, UV_RUN_ONCE);				\
-	}								\
-	uv_timer_stop(&F.wake);						\
-} while (0)
+#define RUN_UNTIL(cond, ms) LOOP_RUN_UNTIL(&F.loop, &F.wake, cond, ms)
 
 /* Runs the loop until cond holds; fails the test (showing what came) if
  * it does not within 5 s. */
